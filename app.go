@@ -1,0 +1,128 @@
+package caddysse
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-sse/caddy-sse/jetstream"
+)
+
+// App is the `sse` app: the settings of the embedded JetStream server that handlers without a NATS URL use,
+// and the place where this config's shared feeds are started. It is configured by the global option `sse`;
+// handlers load it with its defaults when the option is absent.
+type App struct {
+	// Listen is the address local applications publish to. "off" keeps the embedded server in-process only.
+	// Default: 127.0.0.1:4222.
+	Listen string `json:"listen,omitempty"`
+	// StoreDir holds the embedded server's JetStream files. Default: <Caddy data dir>/sse/jetstream.
+	StoreDir string `json:"store_dir,omitempty"`
+	// MaxStore is the JetStream disk limit in bytes. Default: 1 GiB.
+	MaxStore int64 `json:"max_store,omitempty"`
+	// MaxMemory is the JetStream memory limit in bytes. Default: 256 MiB.
+	MaxMemory int64 `json:"max_memory,omitempty"`
+
+	logger   *zap.Logger
+	embedded *sharedEmbedded // this config's reference, nil until a handler needs it
+
+	mu    sync.Mutex
+	feeds []*feed // acquired by this config's handlers, started by Start
+}
+
+const (
+	defaultEmbeddedListen = "127.0.0.1:4222"
+	defaultMaxStore       = 1 << 30
+	defaultMaxMemory      = 256 << 20
+	listenOff             = "off"
+)
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "sse", New: func() caddy.Module { return new(App) }}
+}
+
+// Provision applies defaults.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.Listen == "" {
+		a.Listen = defaultEmbeddedListen
+	}
+	if a.StoreDir == "" {
+		a.StoreDir = filepath.Join(caddy.AppDataDir(), "sse", "jetstream")
+	}
+	if a.MaxStore == 0 {
+		a.MaxStore = defaultMaxStore
+	}
+	if a.MaxMemory == 0 {
+		a.MaxMemory = defaultMaxMemory
+	}
+	return nil
+}
+
+// Validate checks the embedded server settings.
+func (a *App) Validate() error {
+	if a.Listen != listenOff {
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			return fmt.Errorf("sse: listen %q: want host:port or off: %v", a.Listen, err)
+		}
+	}
+	if a.MaxStore < 0 || a.MaxMemory < 0 {
+		return fmt.Errorf("sse: max_store and max_memory must be positive sizes")
+	}
+	return nil
+}
+
+// Start starts the feeds this config's handlers acquired. Feeds shared with the previous config are already
+// running and are left as they are.
+func (a *App) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, f := range a.feeds {
+		f.start()
+	}
+	return nil
+}
+
+// Stop does nothing: streams end through the handlers' own shutdown, and shared resources through Cleanup.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's reference to the embedded server.
+func (a *App) Cleanup() error {
+	if a.embedded != nil {
+		_, err := embeddedPool.Delete(embeddedKey)
+		a.embedded = nil
+		return err
+	}
+	return nil
+}
+
+func (a *App) embeddedConfig() jetstream.EmbeddedConfig {
+	listen := a.Listen
+	if listen == listenOff {
+		listen = ""
+	}
+	return jetstream.EmbeddedConfig{Listen: listen, StoreDir: a.StoreDir, MaxStore: a.MaxStore, MaxMemory: a.MaxMemory}
+}
+
+// useEmbedded takes this config's reference to the process-wide embedded server (not started yet).
+func (a *App) useEmbedded() error {
+	if a.embedded != nil {
+		return nil
+	}
+	e, err := acquireEmbedded(a.embeddedConfig(), a.logger)
+	if err != nil {
+		return err
+	}
+	a.embedded = e
+	return nil
+}
+
+func (a *App) addFeed(f *feed) {
+	a.mu.Lock()
+	a.feeds = append(a.feeds, f)
+	a.mu.Unlock()
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// client is one lean SSE connection: one goroutine, one small bufio reader,
+// raw HTTP/1.1 over net.Dial, and the EventSource reconnect rule (send the
+// last event id back as Last-Event-ID).
+type client struct {
+	f      *localFleet
+	idx    int // global index across all processes
+	dialer *net.Dialer
+	slow   bool // stops reading in the slow scenario
+
+	p   *parser
+	seq seqTracker
+	br  *bufio.Reader
+
+	mu    sync.Mutex
+	conn  net.Conn
+	local sockKey
+
+	contig        atomic.Int64 // every number up to this was received
+	maxSeen       atomic.Int64 // copies of seq's counters for reports from other goroutines
+	gap           atomic.Int64
+	everOpen      atomic.Bool
+	stalled       atomic.Bool
+	cut           atomic.Bool
+	cutAfter      atomic.Int64 // ns from the stall to the server letting go
+	roundAttempts atomic.Int32 // connection attempts in the current round
+	caughtAt      atomic.Int64 // ns from round start to reaching the target, +1; 0 = not yet
+}
+
+var errStalled = errors.New("stalled on purpose")
+
+// run connects and reads until the fleet ends. Unexpected disconnects are
+// counted and followed by a reconnect with Last-Event-ID.
+func (c *client) run() {
+	f := c.f
+	defer f.wg.Done()
+	first := true
+	for {
+		if !f.waitGate() {
+			return
+		}
+		if c.stalled.Load() {
+			// Asked to stall while not connected: the server holds nothing.
+			c.cut.Store(true)
+			return
+		}
+		if first {
+			select {
+			case f.sem <- struct{}{}:
+			case <-f.ctx.Done():
+				return
+			}
+		}
+		start := time.Now()
+		c.roundAttempts.Add(1)
+		f.attempts.Add(1)
+		conn, b, err := c.connect()
+		if first {
+			<-f.sem
+		}
+		if err != nil {
+			if f.ctx.Err() != nil {
+				return
+			}
+			f.failures.Add(1)
+			f.noteErr(err)
+			if !sleepCtx(f.ctx, jitter(f.cfg.Backoff)) {
+				return
+			}
+			continue
+		}
+		if first {
+			f.connectH.record(int64(time.Since(start)))
+		} else {
+			f.reconnectH.record(int64(time.Since(start)))
+			f.reconnects.Add(1)
+		}
+		first = false
+		if !c.attach(conn) {
+			_ = conn.Close()
+			continue
+		}
+		c.everOpen.Store(true)
+		f.open.Add(1)
+		err = c.stream(b)
+		if errors.Is(err, errStalled) {
+			c.awaitCut()
+		}
+		c.detach()
+		_ = conn.Close()
+		f.open.Add(-1)
+		if errors.Is(err, errStalled) || f.ctx.Err() != nil {
+			return
+		}
+		if f.dropped.Load() {
+			continue
+		}
+		f.disconnects.Add(1)
+		f.noteErr(err)
+		if !sleepCtx(f.ctx, jitter(f.cfg.Backoff)) {
+			return
+		}
+	}
+}
+
+// connect dials from this client's source address, sends the request and
+// reads the response head.
+func (c *client) connect() (net.Conn, body, error) {
+	f := c.f
+	conn, err := c.dialer.DialContext(f.ctx, "tcp", f.cfg.Addr)
+	if err != nil {
+		return nil, body{}, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(f.cfg.DialTimeout))
+	req := appendRequest(make([]byte, 0, 256), f.cfg.Target, f.cfg.Host, c.p.lastID)
+	if _, err := conn.Write(req); err != nil {
+		_ = conn.Close()
+		return nil, body{}, err
+	}
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(conn, f.cfg.ReadBuf)
+	} else {
+		c.br.Reset(conn)
+	}
+	b, err := readResponse(c.br)
+	if err != nil {
+		_ = conn.Close()
+		return nil, body{}, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	c.p.reset()
+	return conn, b, nil
+}
+
+// attach publishes the connection so drop and stall can reach it; it refuses
+// when the fleet was dropped meanwhile.
+func (c *client) attach(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f.dropped.Load() {
+		return false
+	}
+	c.conn = conn
+	c.local = keyOf(conn.LocalAddr())
+	return true
+}
+
+func (c *client) detach() {
+	c.mu.Lock()
+	c.conn = nil
+	c.mu.Unlock()
+}
+
+// interrupt makes a blocked Read return now (used by stall).
+func (c *client) interrupt() {
+	c.mu.Lock()
+	if c.conn != nil {
+		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	c.mu.Unlock()
+}
+
+// closeConn ends the current connection (used by drop).
+func (c *client) closeConn() {
+	c.mu.Lock()
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) stream(b body) error {
+	for {
+		if c.stalled.Load() {
+			return errStalled
+		}
+		p, err := b.next()
+		if c.stalled.Load() {
+			return errStalled
+		}
+		if len(p) > 0 {
+			c.p.feed(p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// awaitCut keeps the socket open, unread, until the server lets go of it.
+func (c *client) awaitCut() {
+	f := c.f
+	c.mu.Lock()
+	local := c.local
+	c.mu.Unlock()
+	select {
+	case <-f.watcher.add(f.ctx, local):
+		c.cutAfter.Store(time.Now().UnixNano() - f.stallStart.Load())
+		c.cut.Store(true)
+	case <-f.ctx.Done():
+	}
+}
+
+var resetType = []byte("reset")
+
+func (c *client) onEvent(_, typ, data []byte) {
+	now := time.Now().UnixNano()
+	f := c.f
+	if bytes.Equal(typ, resetType) {
+		f.resets.Add(1)
+		return
+	}
+	run, n, t, ok := parsePayload(data)
+	if !ok || n < 1 || !bytes.Equal(run, f.run) {
+		f.foreign.Add(1)
+		return
+	}
+	f.delivered.Add(1)
+	switch c.seq.observe(n) {
+	case seqDup:
+		f.dups.Add(1)
+		return
+	case seqLate:
+		f.ooo.Add(1)
+	}
+	if !c.stalled.Load() {
+		f.latency[f.phase.Load()].record(now - t)
+	}
+	contig := c.seq.contiguous()
+	c.contig.Store(contig)
+	c.maxSeen.Store(c.seq.max)
+	c.gap.Store(c.seq.gap)
+	if target := f.target.Load(); target > 0 && contig >= target && c.caughtAt.Load() == 0 {
+		c.caughtAt.Store(now - f.roundStart.Load() + 1)
+	}
+}
+
+// dialControl binds the port at connect time (IP_BIND_ADDRESS_NO_PORT), so
+// each source address offers the whole ephemeral range per destination, and
+// shrinks the receive buffer of clients that will stall so the server's send
+// path fills quickly.
+func dialControl(rcvbuf int) func(network, address string, rc syscall.RawConn) error {
+	const ipBindAddressNoPort = 24 // linux/in.h
+	return func(network, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if network == "tcp4" {
+				_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+			}
+			if rcvbuf > 0 {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d)
+}
+
+func sleepCtx(ctx interface{ Done() <-chan struct{} }, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// eventHandler receives every event the parser dispatches. The slices are
+// only valid during the call: the parser reuses its buffers.
+type eventHandler interface {
+	onEvent(id, typ, data []byte)
+}
+
+// parser is a push-style WHATWG event-stream parser. The client feeds it the
+// body bytes as they arrive; complete lines are processed straight out of the
+// caller's slice, and only a line split across two reads is copied.
+type parser struct {
+	handler eventHandler
+
+	line   []byte // partial line carried over to the next feed
+	data   []byte // data buffer: every data value followed by LF
+	evType []byte // event type buffer
+	lastID []byte // last event ID buffer; survives reconnects like EventSource's
+	retry  int64  // last valid retry field in ms, -1 when none was seen
+
+	comments int64
+	started  bool // first line seen (the BOM is only stripped there)
+	afterCR  bool // previous byte was CR: a following LF belongs to the same line end
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+func newParser(h eventHandler) *parser {
+	return &parser{handler: h, retry: -1}
+}
+
+// reset prepares the parser for a new stream on a new connection. The last
+// event ID is kept: it is what the client sends back as Last-Event-ID.
+func (p *parser) reset() {
+	p.line = p.line[:0]
+	p.data = p.data[:0]
+	p.evType = p.evType[:0]
+	p.started = false
+	p.afterCR = false
+}
+
+// feed processes the next bytes of the stream.
+func (p *parser) feed(b []byte) {
+	for len(b) > 0 {
+		if p.afterCR {
+			p.afterCR = false
+			if b[0] == '\n' {
+				b = b[1:]
+				continue
+			}
+		}
+		i := bytes.IndexAny(b, "\r\n")
+		if i < 0 {
+			p.line = append(p.line, b...)
+			return
+		}
+		line := b[:i]
+		if len(p.line) > 0 {
+			p.line = append(p.line, line...)
+			line = p.line
+		}
+		p.afterCR = b[i] == '\r'
+		b = b[i+1:]
+		p.processLine(line)
+		p.line = p.line[:0]
+	}
+}
+
+func (p *parser) processLine(line []byte) {
+	if !p.started {
+		p.started = true
+		line = bytes.TrimPrefix(line, utf8BOM)
+	}
+	if len(line) == 0 {
+		p.dispatch()
+		return
+	}
+	if line[0] == ':' {
+		p.comments++
+		return
+	}
+	field, value := line, []byte(nil)
+	if colon := bytes.IndexByte(line, ':'); colon >= 0 {
+		field, value = line[:colon], line[colon+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	switch string(field) {
+	case "event":
+		p.evType = append(p.evType[:0], value...)
+	case "data":
+		p.data = append(p.data, value...)
+		p.data = append(p.data, '\n')
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 {
+			p.lastID = append(p.lastID[:0], value...)
+		}
+	case "retry":
+		if allDigits(value) {
+			if ms, err := strconv.ParseInt(string(value), 10, 64); err == nil {
+				p.retry = ms
+			}
+		}
+	}
+}
+
+var defaultEventType = []byte("message")
+
+func (p *parser) dispatch() {
+	if len(p.data) == 0 {
+		p.evType = p.evType[:0]
+		return
+	}
+	typ := p.evType
+	if len(typ) == 0 {
+		typ = defaultEventType
+	}
+	p.handler.onEvent(p.lastID, typ, p.data[:len(p.data)-1])
+	p.data = p.data[:0]
+	p.evType = p.evType[:0]
+}
+
+func allDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

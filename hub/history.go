@@ -1,0 +1,36 @@
+package hub
+
+// history is the hub's in-memory tail of recent events, used to serve
+// replays without a JetStream round trip. It holds every event dispatched
+// with floor < Seq <= last: "covered" answers in Since and Last are
+// decided by comparing a cursor with floor.
+type history struct {
+	events   eventRing
+	bytes    int // frame bytes held
+	maxBytes int
+	floor    uint64 // highest Seq evicted, or the position given to Begin
+}
+
+func newHistory(size, maxBytes int) history {
+	return history{events: newEventRing(size), maxBytes: maxBytes}
+}
+
+// add appends e, evicting the oldest events while the count or byte cap
+// would be exceeded. The newest event is always kept, even if it alone is
+// larger than maxBytes, so the history never has a hole at its end.
+func (h *history) add(e *Event) {
+	for h.events.len() > 0 && (h.events.full() || h.bytes+len(e.Frame) > h.maxBytes) {
+		old := h.events.popFront()
+		h.bytes -= len(old.Frame)
+		h.floor = old.Seq
+	}
+	h.events.push(e)
+	h.bytes += len(e.Frame)
+}
+
+// reset empties the history; events up to floor are only in JetStream.
+func (h *history) reset(floor uint64) {
+	h.events.reset()
+	h.bytes = 0
+	h.floor = floor
+}

@@ -1,0 +1,91 @@
+package hub
+
+import "strings"
+
+// NATS subjects are tokens separated by '.'. In a pattern, a token that is
+// exactly "*" matches any one token and a last token ">" matches one or more
+// tokens. As in NATS, '*' or '>' inside a longer token is a literal.
+
+// ValidSubject reports whether s is a concrete subject: non-empty tokens, no
+// wildcard tokens, no whitespace or control bytes.
+func ValidSubject(s string) bool {
+	return validTokens(s, false)
+}
+
+// ValidPattern reports whether p is a subject pattern: like ValidSubject,
+// but "*" tokens are allowed anywhere and ">" as the last token.
+func ValidPattern(p string) bool {
+	return validTokens(p, true)
+}
+
+func validTokens(s string, wildcards bool) bool {
+	if s == "" {
+		return false
+	}
+	for {
+		tok, rest, more := strings.Cut(s, ".")
+		if tok == "" {
+			return false
+		}
+		if tok == "*" || tok == ">" {
+			if !wildcards || (tok == ">" && more) {
+				return false
+			}
+		}
+		for i := 0; i < len(tok); i++ {
+			if c := tok[i]; c <= ' ' || c == 0x7f {
+				return false
+			}
+		}
+		if !more {
+			return true
+		}
+		s = rest
+	}
+}
+
+// Match reports whether subject matches pattern. It walks both strings token
+// by token without allocating. Tokens in subject are always literal. The
+// result for invalid input is defined but not meaningful: a ">" that is not
+// the last token compares as a literal.
+func Match(pattern, subject string) bool {
+	for {
+		pt, prest, pmore := strings.Cut(pattern, ".")
+		if pt == ">" && !pmore {
+			return true // subject still has at least its current token
+		}
+		st, srest, smore := strings.Cut(subject, ".")
+		if pt != st && pt != "*" {
+			return false
+		}
+		if !pmore || !smore {
+			return pmore == smore
+		}
+		pattern, subject = prest, srest
+	}
+}
+
+// Covers reports whether pattern a matches every subject that pattern b
+// matches. It decides the inclusion token by token: "*" in a covers any
+// single token of b, and a last ">" in a covers whatever remains of b.
+// Nothing but a ">" in a covers a last ">" in b, which stands for any number
+// of tokens.
+func Covers(a, b string) bool {
+	for {
+		at, arest, amore := strings.Cut(a, ".")
+		if at == ">" && !amore {
+			return true
+		}
+		bt, brest, bmore := strings.Cut(b, ".")
+		if bt == ">" && !bmore {
+			return false
+		}
+		if at != bt && at != "*" {
+			return false
+		}
+		if !amore || !bmore {
+			return amore == bmore
+		}
+		a, b = arest, brest
+	}
+}

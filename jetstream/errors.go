@@ -1,0 +1,26 @@
+package jetstream
+
+import "errors"
+
+// Errors a caller is expected to tell apart. The replay errors all mean the
+// same thing to a client: its cursor cannot be honoured and it gets a reset.
+var (
+	// ErrHistoryGone: the events after the cursor were expired, evicted or
+	// purged from the stream.
+	ErrHistoryGone = errors.New("jetstream: history after the cursor is gone")
+
+	// ErrTooMany: more matching events follow the cursor than the replay limit.
+	ErrTooMany = errors.New("jetstream: too many events to replay")
+
+	// ErrBeyondEnd: the cursor is past the stream's last sequence (a cursor
+	// from another incarnation or a forged id).
+	ErrBeyondEnd = errors.New("jetstream: cursor is beyond the end of the stream")
+
+	// ErrNoStream: the stream does not exist, or no stream captures a subject
+	// being published to.
+	ErrNoStream = errors.New("jetstream: no such stream")
+
+	// ErrNotConnected: the NATS connection is down (reconnecting) or closed.
+	// Reads fail fast with it instead of waiting for a reconnect.
+	ErrNotConnected = errors.New("jetstream: not connected to NATS")
+)

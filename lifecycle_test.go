@@ -1,0 +1,113 @@
+package caddysse
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+func TestReloadMidStreamLosesNothing(t *testing.T) {
+	site := `sse /t12 t12.> {
+		stream T12
+		close_delay 300ms
+		retry 100ms
+	}
+	respond /version "%d"`
+	loadSite(t, fmt.Sprintf(site, 1))
+	js := embeddedJS(t)
+	publish(t, js, "t12.a", "", "0")
+	s := openStream(t, baseURL+"/t12", nil)
+	s.waitOpen()
+	publish(t, js, "t12.a", "", "1")
+	last := s.expectData("1")[0]
+
+	loadSite(t, fmt.Sprintf(site, 2)) // an unchanged sse route: the feed is shared, the old streams end
+	s.expectEnd()
+	publish(t, js, "t12.a", "", "2") // while the client is away
+	publish(t, js, "t12.a", "", "3")
+	r := openStream(t, baseURL+"/t12", map[string]string{"Last-Event-ID": last.ID})
+	r.expectData("2", "3")
+	publish(t, js, "t12.a", "", "4")
+	r.expectData("4")
+}
+
+// startNATS runs a standalone JetStream server on a fixed port and store, so it can be restarted in place.
+func startNATS(t *testing.T, port int, dir string) *server.Server {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true,
+		JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 256 << 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	return srv
+}
+
+func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
+	port, dir := freePort(t), t.TempDir()
+	srv := startNATS(t, port, dir)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	loadSite(t, fmt.Sprintf(`sse /t13 t13.> {
+		stream T13
+		nats_url %s
+	}`, url))
+	js := natsJS(t, url)
+	publish(t, js, "t13.a", "", "0")
+	s := openStream(t, baseURL+"/t13", nil)
+	s.waitOpen()
+	publish(t, js, "t13.a", "", "1")
+	s.expectData("1")
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	srv = startNATS(t, port, dir)
+	defer srv.Shutdown()
+	for i := 2; i <= 6; i++ {
+		publish(t, js, "t13.a", "", strconv.Itoa(i))
+	}
+	s.expectData("2", "3", "4", "5", "6") // the same connection: the node's tail resumed where it was
+}
+
+func TestNATSDownAtStart(t *testing.T) {
+	port := freePort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	loadSite(t, fmt.Sprintf(`sse /t14 t14.> {
+		stream T14
+		nats_url %s
+		heartbeat 200ms
+	}`, url)) // Caddy starts although nothing listens there
+	s := openStream(t, baseURL+"/t14", nil)
+	s.waitOpen()
+
+	srv := startNATS(t, port, t.TempDir())
+	defer srv.Shutdown()
+	js := natsJS(t, url)
+	// The client joined before the stream's position was known, so it starts wherever the feed starts: keep
+	// publishing until the first event reaches it, then everything after must arrive in order.
+	deadline := time.Now().Add(waitLong)
+	for got := false; !got; {
+		if time.Now().After(deadline) {
+			t.Fatal("no event reached a client that connected while NATS was down")
+		}
+		publish(t, js, "t14.a", "", "probe")
+		select {
+		case ev := <-s.events:
+			got = ev.Data == "probe"
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	publish(t, js, "t14.a", "", "final")
+	for ev := s.next(); ev.Data != "final"; ev = s.next() {
+		if ev.Data != "probe" {
+			t.Fatalf("unexpected event %+v", ev)
+		}
+	}
+}

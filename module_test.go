@@ -1,0 +1,367 @@
+package caddysse
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
+)
+
+func TestStreamHeadersAndFirstFrames(t *testing.T) {
+	loadSite(t, `sse /t1 t1.> {
+		stream T1
+		retry 1500ms
+	}`)
+	s := openStream(t, baseURL+"/t1", nil)
+	h := s.resp.Header
+	if s.resp.StatusCode != 200 {
+		t.Fatalf("status %d", s.resp.StatusCode)
+	}
+	for k, want := range map[string]string{
+		"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	s.waitOpen()
+	for _, want := range []string{"", "retry: 1500", ""} {
+		select {
+		case line := <-s.raw:
+			if line != want {
+				t.Fatalf("line %q, want %q", line, want)
+			}
+		case <-time.After(waitLong):
+			t.Fatal("first frames not flushed")
+		}
+	}
+}
+
+func TestFanOutManyClientsInOrder(t *testing.T) {
+	loadSite(t, `sse /t2 t2.> {
+		stream T2
+	}`)
+	js := embeddedJS(t)
+	publish(t, js, "t2.warmup", "", "w") // creates nothing: proves the stream is there before clients join
+	const clients, events = 40, 200
+	streams := make([]*sseStream, clients)
+	for i := range streams {
+		streams[i] = openStream(t, baseURL+"/t2", nil)
+		streams[i].waitOpen()
+	}
+	var want []string
+	for i := range events {
+		data := fmt.Sprintf("event %d\nline two\r\nline three", i)
+		publish(t, js, "t2.room"+strconv.Itoa(i%3), "tick", data)
+		want = append(want, strings.NewReplacer("\r\n", "\n").Replace(data))
+	}
+	var wg sync.WaitGroup
+	for _, s := range streams {
+		wg.Add(1)
+		go func(s *sseStream) {
+			defer wg.Done()
+			var prev uint64
+			for i, w := range want {
+				ev := s.next()
+				if ev.Data != w || ev.Type != "tick" {
+					t.Errorf("event %d: %q/%q, want %q/tick", i, ev.Data, ev.Type, w)
+					return
+				}
+				_, seq, err := hub.ParseID(ev.ID)
+				if err != nil || seq <= prev {
+					t.Errorf("event %d: id %q not increasing after %d (%v)", i, ev.ID, prev, err)
+					return
+				}
+				prev = seq
+			}
+		}(s)
+	}
+	wg.Wait()
+}
+
+func TestResumeExactlyOnce(t *testing.T) {
+	loadSite(t, `sse /t3 t3.> {
+		stream T3
+		last_event_id_param cursor
+	}`)
+	js := embeddedJS(t)
+	publish(t, js, "t3.x", "", "before")
+	s := openStream(t, baseURL+"/t3", nil)
+	s.waitOpen()
+	publish(t, js, "t3.x", "", "1")
+	publish(t, js, "t3.x", "", "2")
+	got := s.expectData("1", "2")
+	s.close()
+
+	for i := 3; i <= 7; i++ {
+		publish(t, js, "t3.x", "", strconv.Itoa(i))
+	}
+	cases := []struct {
+		name   string
+		url    string
+		header map[string]string
+	}{
+		{"header", "/t3", map[string]string{"Last-Event-ID": got[1].ID}},
+		{"query fallback", "/t3?cursor=" + got[1].ID, nil},
+		{"header wins over query", "/t3?cursor=" + got[0].ID, map[string]string{"Last-Event-ID": got[1].ID}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := openStream(t, baseURL+tc.url, tc.header)
+			r.expectData("3", "4", "5", "6", "7")
+			r.expectQuiet(200 * time.Millisecond)
+		})
+	}
+	// live continues after the replay, with nothing repeated
+	r := openStream(t, baseURL+"/t3", map[string]string{"Last-Event-ID": got[1].ID})
+	r.expectData("3", "4", "5", "6", "7")
+	publish(t, js, "t3.x", "", "8")
+	r.expectData("8")
+}
+
+func TestResumeFromJetStreamAfterFeedChange(t *testing.T) {
+	loadSite(t, `sse /t4 t4.> {
+		stream T4
+	}`)
+	js := embeddedJS(t)
+	publish(t, js, "t4.a", "", "0")
+	s := openStream(t, baseURL+"/t4?x", nil)
+	s.waitOpen()
+	publish(t, js, "t4.a", "", "1")
+	first := s.expectData("1")[0]
+	s.close()
+	for i := 2; i <= 5; i++ {
+		publish(t, js, "t4.a", "", strconv.Itoa(i))
+	}
+	// A different event header is a different feed: a fresh hub with an empty ring, so the replay must come
+	// from JetStream.
+	loadSite(t, `sse /t4 t4.> {
+		stream T4
+		event_header Other-Header
+	}`)
+	r := openStream(t, baseURL+"/t4", map[string]string{"Last-Event-ID": first.ID})
+	r.expectData("2", "3", "4", "5")
+	publish(t, js, "t4.a", "", "6")
+	r.expectData("6")
+}
+
+func TestResetCases(t *testing.T) {
+	loadSite(t, `sse /t5 t5.> {
+		stream T5
+		replay_limit 3
+		reset_event gone
+	}`)
+	js := embeddedJS(t)
+	publish(t, js, "t5.a", "", "0")
+	s := openStream(t, baseURL+"/t5", nil)
+	s.waitOpen()
+	publish(t, js, "t5.a", "", "1")
+	first := s.expectData("1")[0]
+	epoch, seq, _ := hub.ParseID(first.ID)
+	s.close()
+	for i := 2; i <= 6; i++ {
+		publish(t, js, "t5.a", "", strconv.Itoa(i))
+	}
+	cases := []struct {
+		name, id, reason string
+	}{
+		{"malformed", "not an id", resetMalformed},
+		{"other epoch", hub.FormatID("zzz", seq), resetRecreated},
+		{"beyond end", hub.FormatID(epoch, seq+1000), resetBeyondEnd},
+		{"too many", first.ID, resetTooMany},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := openStream(t, baseURL+"/t5", map[string]string{"Last-Event-ID": tc.id})
+			if r.resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", r.resp.StatusCode)
+			}
+			ev := r.next()
+			if ev.Type != "gone" || ev.Data != `{"reason":"`+tc.reason+`"}` {
+				t.Fatalf("got %+v, want a gone event with reason %s", ev, tc.reason)
+			}
+			if _, resetSeq, err := hub.ParseID(ev.ID); err != nil || resetSeq != seq+5 {
+				t.Fatalf("reset id %q: want the current position %d", ev.ID, seq+5)
+			}
+			publish(t, js, "t5.a", "", "live-"+tc.name)
+			r.expectData("live-" + tc.name)
+			// reconnecting with the reset's id resumes cleanly
+			again := openStream(t, baseURL+"/t5", map[string]string{"Last-Event-ID": ev.ID})
+			again.expectData("live-" + tc.name)
+		})
+	}
+}
+
+func TestHistoryExpiredGetsReset(t *testing.T) {
+	loadSite(t, `sse /t6 t6.> {
+		stream T6
+	}`)
+	js := embeddedJS(t)
+	publish(t, js, "t6.a", "", "0")
+	s := openStream(t, baseURL+"/t6", nil)
+	s.waitOpen()
+	publish(t, js, "t6.a", "", "1")
+	first := s.expectData("1")[0]
+	s.close()
+	publish(t, js, "t6.a", "", "2")
+	stream, err := js.Stream(t.Context(), "T6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, js, "t6.a", "", "3")
+	// a fresh feed (new event header) has no ring, so the purge is visible: history is gone
+	loadSite(t, `sse /t6 t6.> {
+		stream T6
+		event_header X-Other
+	}`)
+	r := openStream(t, baseURL+"/t6", map[string]string{"Last-Event-ID": first.ID})
+	ev := r.next()
+	if ev.Type != "reset" || !strings.Contains(ev.Data, resetExpired) {
+		t.Fatalf("got %+v, want reset %s", ev, resetExpired)
+	}
+}
+
+func TestFirstEventVariants(t *testing.T) {
+	loadSite(t, `sse /t7/new t7.> {
+		stream T7
+	}
+	sse /t7/oldest t7.> {
+		stream T7
+		first_event oldest
+	}
+	sse /t7/last t7.> {
+		stream T7
+		first_event last 2
+	}`)
+	js := embeddedJS(t)
+	for i := 1; i <= 4; i++ {
+		publish(t, js, "t7.a", "", strconv.Itoa(i))
+	}
+	// wait until the feed has dispatched them all
+	probe := openStream(t, baseURL+"/t7/last", nil)
+	probe.expectData("3", "4")
+
+	n := openStream(t, baseURL+"/t7/new", nil)
+	n.waitOpen()
+	o := openStream(t, baseURL+"/t7/oldest", nil)
+	o.expectData("1", "2", "3", "4")
+	publish(t, js, "t7.a", "", "5")
+	n.expectData("5")
+	o.expectData("5")
+	probe.expectData("5")
+}
+
+func TestTopicParamScoping(t *testing.T) {
+	loadSite(t, `sse /t8 t8.rooms.{query.tenant}.> {
+		stream T8
+		topic_param topic
+	}
+	route /t8auth {
+		vars user ""
+		sse t8.users.{vars.user} {
+			stream T8U
+		}
+	}`)
+	cases := []struct {
+		name string
+		url  string
+		want int
+	}{
+		{"template only", "/t8?tenant=acme", 200},
+		{"topic inside", "/t8?tenant=acme&topic=t8.rooms.acme.lobby", 200},
+		{"topic wildcard inside", "/t8?tenant=acme&topic=t8.rooms.acme.*", 200},
+		{"topic of another tenant", "/t8?tenant=acme&topic=t8.rooms.evil.lobby", 403},
+		{"topic widening", "/t8?tenant=acme&topic=t8.>", 403},
+		{"topic not a subject", "/t8?tenant=acme&topic=t8..x", 400},
+		{"placeholder empty", "/t8", 400},
+		{"placeholder with dot", "/t8?tenant=a.b", 400},
+		{"placeholder star", "/t8?tenant=*", 400},
+		{"placeholder gt", "/t8?tenant=%3E", 400},
+		{"placeholder space", "/t8?tenant=a%20b", 400},
+		{"identity missing", "/t8auth", 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, baseURL+tc.url, nil)
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+
+	js := embeddedJS(t)
+	publish(t, js, "t8.rooms.acme.a", "", "0")
+	s := openStream(t, baseURL+"/t8?tenant=acme&topic=t8.rooms.acme.b&topic=t8.rooms.acme.c", nil)
+	s.waitOpen()
+	publish(t, js, "t8.rooms.acme.a", "", "a1")
+	publish(t, js, "t8.rooms.other.b", "", "other")
+	publish(t, js, "t8.rooms.acme.b", "", "b1")
+	publish(t, js, "t8.rooms.acme.c", "", "c1")
+	publish(t, js, "t8.rooms.acme.b", "", "b2")
+	s.expectData("b1", "c1", "b2")
+}
+
+func TestMaxConnectionsTurnsAwayWithRetry(t *testing.T) {
+	loadSite(t, `sse /t9 t9.> {
+		stream T9
+		max_connections 2
+		retry 1s
+	}`)
+	a := openStream(t, baseURL+"/t9", nil)
+	a.waitOpen()
+	b := openStream(t, baseURL+"/t9", nil)
+	b.waitOpen()
+	resp, err := http.Get(baseURL + "/t9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body) // the server ends this response at once
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("turned-away client got %d %s: must be 200 event-stream so EventSource keeps retrying",
+			resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	retryAfter, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if !strings.HasPrefix(string(body), "retry: ") || retryAfter < 2 {
+		t.Fatalf("body %q, Retry-After %q: want a back-off of at least 2s", body, resp.Header.Get("Retry-After"))
+	}
+	a.close()
+	eventually(t, "a freed slot is usable", func() bool {
+		c := openStream(t, baseURL+"/t9", nil)
+		defer c.close()
+		select {
+		case line := <-c.raw:
+			return line == ": ok"
+		case <-time.After(waitLong):
+			return false
+		}
+	})
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	loadSite(t, `sse /t10 t10.> {
+		stream T10
+	}`)
+	resp, err := http.Post(baseURL+"/t10", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET" {
+		t.Fatalf("POST without publish: %d Allow=%q, want 405 Allow=GET", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}

@@ -1,0 +1,119 @@
+package caddysse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/jetstream"
+)
+
+const (
+	// maxPublishBytes matches NATS's default maximum payload.
+	maxPublishBytes = 1 << 20
+	publishTimeout  = 10 * time.Second
+	// eventTypeParam names the query parameter that sets the published event's type.
+	eventTypeParam = "event"
+)
+
+// publishAnswer is the JSON body of a successful publish.
+type publishAnswer struct {
+	ID      string `json:"id"`
+	Subject string `json:"subject"`
+	Stream  string `json:"stream"`
+	Seq     uint64 `json:"seq"`
+}
+
+// servePublish turns a POST body, verbatim, into one event on the route's concrete subject.
+func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
+	subject, err := h.publishSubject(r)
+	if err != nil {
+		return err
+	}
+	eventType := r.URL.Query().Get(eventTypeParam)
+	if !validFieldValue(eventType) {
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: event type must not contain CR, LF or NUL"))
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPublishBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return caddyhttp.Error(http.StatusRequestEntityTooLarge,
+				fmt.Errorf("sse: event body over %d bytes", maxPublishBytes))
+		}
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %v", err))
+	}
+	conn := h.feed.replayConn()
+	if conn == nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, errNoNATS)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
+	defer cancel()
+	stream, seq, err := conn.Publish(ctx, subject, h.EventHeader, eventType, data)
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %v", subject, err))
+	}
+	if stream != h.Stream {
+		h.logger.Warn("published event landed in another stream; this route's clients will not see it",
+			zap.String("subject", subject), zap.String("stream", stream), zap.String("expected", h.Stream))
+		return caddyhttp.Error(http.StatusConflict,
+			fmt.Errorf("sse: subject %q is stored by stream %q, not %q", subject, stream, h.Stream))
+	}
+	epoch, err := h.streamEpoch(ctx, conn)
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(epoch, seq), Subject: subject, Stream: stream, Seq: seq})
+}
+
+// publishSubject is the one concrete subject a POST publishes to: the topic_param value if given (inside the
+// templates), else the route's only template. Wildcards are refused: an event has one subject.
+func (h *Handler) publishSubject(r *http.Request) (string, error) {
+	subjects, err := h.clientSubjects(r)
+	if err != nil {
+		return "", err
+	}
+	if len(subjects) != 1 {
+		return "", caddyhttp.Error(http.StatusBadRequest,
+			fmt.Errorf("sse: publish needs exactly one subject; name it with %s", h.topicParamName()))
+	}
+	if !hub.ValidSubject(subjects[0]) {
+		return "", caddyhttp.Error(http.StatusBadRequest,
+			fmt.Errorf("sse: cannot publish to %q: wildcards are not allowed, name a concrete subject with %s",
+				subjects[0], h.topicParamName()))
+	}
+	return subjects[0], nil
+}
+
+func (h *Handler) topicParamName() string {
+	if h.TopicParam == "" {
+		return "topic_param"
+	}
+	return "?" + h.TopicParam + "="
+}
+
+// streamEpoch is the stream incarnation for a published event's id: the feed's when it is running, else asked
+// from JetStream.
+func (h *Handler) streamEpoch(ctx context.Context, conn *jetstream.Conn) (string, error) {
+	select {
+	case <-h.feed.hub.Ready():
+		epoch, _ := h.feed.hub.Position()
+		return epoch, nil
+	default:
+	}
+	state, err := conn.StreamState(ctx, h.Stream)
+	if err != nil {
+		return "", fmt.Errorf("sse: reading stream %q: %v", h.Stream, err)
+	}
+	return state.Epoch, nil
+}

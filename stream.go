@@ -1,0 +1,259 @@
+package caddysse
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-sse/caddy-sse/hub"
+)
+
+// flushEvery bounds how many replayed bytes are written before a flush, so a long replay goes out in large
+// chunks without holding much in buffers.
+const flushEvery = 32 << 10
+
+// serveStream answers one EventSource request: headers and a first comment at once, then the resume point,
+// then live events until the client leaves, falls behind, or the config is retired.
+func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
+	patterns, err := h.clientSubjects(r)
+	if err != nil {
+		return err
+	}
+	if h.MaxConnections > 0 {
+		if h.open.Add(1) > int64(h.MaxConnections) {
+			h.open.Add(-1)
+			h.turnAway(w)
+			return nil
+		}
+	} else {
+		h.open.Add(1)
+	}
+	defer h.open.Add(-1)
+	h.watchServerShutdown(r)
+
+	c := &sseConn{
+		h:      h,
+		w:      w,
+		rc:     http.NewResponseController(w),
+		ctx:    r.Context(),
+		hub:    h.feed.hub,
+		logger: h.logger.With(zap.String("remote", r.RemoteAddr)),
+	}
+	cursor, hasCursor := readCursor(r, h.LastEventIDParam)
+	if err := c.open(); err != nil {
+		return nil // the client is gone before the first byte
+	}
+	err = c.run(patterns, cursor, hasCursor)
+	c.logger.Debug("stream ended", zap.Error(err))
+	return nil // the response has started: an error here would only make Caddy write a second status line
+}
+
+// sseConn is one open event stream.
+type sseConn struct {
+	h       *Handler
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	ctx     context.Context
+	hub     *hub.Hub
+	logger  *zap.Logger
+	scratch []byte       // control frames (comments, retry, reset)
+	batch   []*hub.Event // reused for drains and ring replays
+	pending int          // bytes written since the last flush
+}
+
+// errStopped ends a stream because its config is retired or Caddy is exiting.
+var errStopped = errors.New("sse: handler stopping")
+
+func (c *sseConn) open() error {
+	hdr := c.w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	hdr.Del("Content-Length")
+	c.w.WriteHeader(http.StatusOK)
+	// The first comment pushes the headers out through any encoder, and retry: tells the browser how long to
+	// wait before it reconnects.
+	c.scratch = hub.AppendComment(c.scratch[:0], "ok")
+	c.scratch = hub.AppendRetry(c.scratch, time.Duration(c.h.Retry))
+	return c.writeNow(c.scratch)
+}
+
+func (c *sseConn) run(patterns []string, cursor string, hasCursor bool) error {
+	if err := c.waitReady(); err != nil {
+		return err
+	}
+	sub, last, err := c.hub.Subscribe(patterns, c.h.Buffer)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	if err := c.catchUp(sub, patterns, last, cursor, hasCursor); err != nil {
+		return err
+	}
+	return c.live(sub)
+}
+
+// waitReady holds the stream open (with heartbeats) until the feed knows the stream's position, e.g. while
+// NATS is still unreachable after Caddy started.
+func (c *sseConn) waitReady() error {
+	select {
+	case <-c.hub.Ready():
+		return nil
+	default:
+	}
+	heartbeat := time.NewTicker(time.Duration(c.h.Heartbeat))
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-c.hub.Ready():
+			return nil
+		case <-heartbeat.C:
+			if err := c.heartbeat(); err != nil {
+				return err
+			}
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-c.h.stopping:
+			return errStopped
+		}
+	}
+}
+
+// live writes queued events as they come. Several queued events are written together and flushed once.
+func (c *sseConn) live(sub *hub.Subscription) error {
+	heartbeat := time.NewTimer(time.Duration(c.h.Heartbeat))
+	defer heartbeat.Stop()
+	var closeTimer <-chan time.Time
+	stopping := c.h.stopping
+	for {
+		select {
+		case <-sub.Notify():
+			c.batch = sub.Drain(c.batch[:0])
+			err := c.writeEvents(c.batch)
+			clear(c.batch) // let the ring free old frames
+			if err != nil {
+				return err
+			}
+			heartbeat.Reset(time.Duration(c.h.Heartbeat))
+		case <-heartbeat.C:
+			if err := c.heartbeat(); err != nil {
+				return err
+			}
+			heartbeat.Reset(time.Duration(c.h.Heartbeat))
+		case <-sub.Done():
+			return sub.Err()
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-stopping:
+			if caddy.Exiting() {
+				return errStopped
+			}
+			// A reload: keep serving for a random part of CloseDelay, so reconnects are spread out.
+			stopping = nil
+			closeTimer = time.After(rand.N(time.Duration(c.h.CloseDelay)) + time.Millisecond)
+		case <-closeTimer:
+			return errStopped
+		}
+	}
+}
+
+func (c *sseConn) heartbeat() error {
+	return c.writeNow(hub.AppendComment(c.scratch[:0], ""))
+}
+
+// writeEvents writes frames and flushes once at the end (and every flushEvery bytes on the way).
+func (c *sseConn) writeEvents(events []*hub.Event) error {
+	for _, ev := range events {
+		if err := c.write(ev.Frame); err != nil {
+			return err
+		}
+	}
+	return c.flush()
+}
+
+// write buffers p for the client, flushing when enough is pending. Each flush period gets a fresh write
+// deadline, so a client that stops reading is cut off after WriteTimeout.
+func (c *sseConn) write(p []byte) error {
+	if c.pending == 0 {
+		c.setDeadline()
+	}
+	if _, err := c.w.Write(p); err != nil {
+		return err
+	}
+	c.pending += len(p)
+	if c.pending >= flushEvery {
+		return c.flush()
+	}
+	return nil
+}
+
+func (c *sseConn) writeNow(p []byte) error {
+	if err := c.write(p); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
+func (c *sseConn) flush() error {
+	if c.pending == 0 {
+		return nil
+	}
+	c.pending = 0
+	return c.rc.Flush()
+}
+
+func (c *sseConn) setDeadline() {
+	// ErrNotSupported (e.g. some wrapping writers) leaves the server's own timeouts in charge.
+	_ = c.rc.SetWriteDeadline(time.Now().Add(time.Duration(c.h.WriteTimeout)))
+}
+
+// turnAway answers a client over MaxConnections. A browser's EventSource gives up for good on any status other
+// than 200, so the answer is an empty event stream with a jittered retry: the client comes back later, keeping
+// its Last-Event-ID. Retry-After says the same to other clients.
+func (h *Handler) turnAway(w http.ResponseWriter) {
+	base := max(time.Duration(h.Retry), time.Second)
+	backoff := 2*base + rand.N(4*base)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	hdr.Set("Retry-After", strconv.Itoa(int(backoff.Round(time.Second)/time.Second)))
+	w.WriteHeader(http.StatusOK)
+	b := hub.AppendRetry(nil, backoff)
+	b = hub.AppendComment(b, "over capacity, retry later")
+	_, _ = w.Write(b)
+	h.logger.Debug("stream turned away: max_connections reached", zap.Int("max_connections", h.MaxConnections))
+}
+
+// watchServerShutdown ends this handler's streams when their server shuts down: at once when Caddy exits
+// (otherwise open streams would hold the exit for the whole grace period), spread out on a reload.
+func (h *Handler) watchServerShutdown(r *http.Request) {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return
+	}
+	if _, seen := h.shutdownSeen.LoadOrStore(srv, struct{}{}); !seen {
+		srv.RegisterOnShutdown(h.stop)
+	}
+}
+
+func (h *Handler) stop() {
+	h.stopOnce.Do(func() { close(h.stopping) })
+}
+
+// readCursor returns the client's resume point: the Last-Event-ID header, else the query fallback.
+func readCursor(r *http.Request, param string) (string, bool) {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		return v, true
+	}
+	if v := r.URL.Query().Get(param); v != "" {
+		return v, true
+	}
+	return "", false
+}

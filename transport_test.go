@@ -1,0 +1,102 @@
+package caddysse
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+func TestThroughEncodeAndHTTP2(t *testing.T) {
+	loadSite(t, `encode gzip
+	sse /t15 t15.> {
+		stream T15
+	}`)
+	js := embeddedJS(t)
+	publish(t, js, "t15.a", "", "0")
+
+	h2c := &http.Client{Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	cases := []struct {
+		name   string
+		client *http.Client
+		proto  int
+	}{
+		{"HTTP/1.1 gzip", http.DefaultClient, 1},
+		{"HTTP/2 cleartext gzip", h2c, 2},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Both transports ask for gzip themselves and decompress as they read.
+			s := openStreamWith(t, tc.client, baseURL+"/t15", nil)
+			if s.resp.ProtoMajor != tc.proto {
+				t.Fatalf("protocol %s, want major %d", s.resp.Proto, tc.proto)
+			}
+			if !s.resp.Uncompressed {
+				t.Fatalf("response was not gzip-encoded: encode must wrap the stream")
+			}
+			// Each event must arrive on its own: the encoder is flushed per event.
+			for n := range 3 {
+				data := fmt.Sprintf("case %d event %d", i, n)
+				publish(t, js, "t15.a", "", data)
+				s.expectData(data)
+			}
+		})
+	}
+}
+
+// TestSlowClientIsCutOthersUnaffected: a client that stops reading is disconnected; a healthy one gets everything.
+func TestSlowClientIsCutOthersUnaffected(t *testing.T) {
+	loadSite(t, `sse /t16 t16.> {
+		stream T16
+		buffer 4
+		write_timeout 500ms
+	}`)
+	js := embeddedJS(t)
+	publish(t, js, "t16.a", "", "0")
+
+	slow, err := net.Dial("tcp", "localhost:9080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	_ = slow.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(slow, "GET /t16 HTTP/1.1\r\nHost: localhost:9080\r\n\r\n")
+	line, err := bufio.NewReader(io.LimitReader(slow, 15)).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("slow client: %q %v", line, err)
+	}
+	healthy := openStream(t, baseURL+"/t16", nil)
+	healthy.waitOpen()
+
+	const events, size = 100, 256 << 10
+	payload := strings.Repeat("x", size)
+	for i := range events {
+		publish(t, js, "t16.a", "", fmt.Sprintf("%d %s", i, payload))
+		ev := healthy.next() // the healthy client keeps up while the slow one stalls
+		if !strings.HasPrefix(ev.Data, fmt.Sprintf("%d ", i)) {
+			t.Fatalf("healthy client: event %d has %.10q", i, ev.Data)
+		}
+	}
+	// The slow connection must have been closed by the server before it got everything.
+	_ = slow.SetReadDeadline(time.Now().Add(waitLong))
+	n, err := io.Copy(io.Discard, slow)
+	if err != nil {
+		t.Fatalf("slow client: %v after %d bytes: the server did not close it", err, n)
+	}
+	if n >= events*size {
+		t.Fatalf("slow client read %d bytes: it got everything, so it was never cut", n)
+	}
+}
