@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -28,9 +27,9 @@ type App struct {
 
 	logger   *zap.Logger
 	embedded *sharedEmbedded // this config's reference, nil until a handler needs it
-
-	mu    sync.Mutex
-	feeds []*feed // acquired by this config's handlers, started by Start
+	// feeds are acquired by this config's handlers while Caddy provisions them (one at a time) and started by
+	// Start, which comes after.
+	feeds []*feed
 }
 
 const (
@@ -79,8 +78,6 @@ func (a *App) Validate() error {
 // Start starts the feeds this config's handlers acquired. Feeds shared with the previous config are already
 // running and are left as they are.
 func (a *App) Start() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	for _, f := range a.feeds {
 		f.start()
 	}
@@ -122,7 +119,5 @@ func (a *App) useEmbedded() error {
 }
 
 func (a *App) addFeed(f *feed) {
-	a.mu.Lock()
 	a.feeds = append(a.feeds, f)
-	a.mu.Unlock()
 }

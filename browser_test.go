@@ -51,7 +51,6 @@ func TestBrowserReconnectsAfterReload(t *testing.T) {
 	file_server`
 	loadSite(t, fmt.Sprintf(site, 1))
 	js := embeddedJS(t)
-	publish(t, js, "b1.x", "", "before")
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
@@ -70,15 +69,15 @@ func TestBrowserReconnectsAfterReload(t *testing.T) {
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancelTimeout()
 
-	if err := chromedp.Run(ctx, chromedp.Navigate(baseURL+"/?stream=/b1")); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(baseURL+"/?stream=/b1")); err != nil {
 		t.Fatal(err)
 	}
 	waitJS := func(what, expr string) {
 		t.Helper()
-		var ok bool
 		deadline := time.Now().Add(waitLong)
-		for !ok {
-			if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ok)); err != nil {
+		for ok := false; !ok; {
+			var err error
+			if ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
 			if !ok && time.Now().After(deadline) {
@@ -88,6 +87,7 @@ func TestBrowserReconnectsAfterReload(t *testing.T) {
 		}
 	}
 	waitJS("page opened its stream", "window.opens === 1")
+	waitSubscribed(t, "B1", 1)
 
 	var want []string
 	send := func(from, to int) {
@@ -106,8 +106,13 @@ func TestBrowserReconnectsAfterReload(t *testing.T) {
 	send(11, 12)
 	waitJS("every event shown", fmt.Sprintf("window.received.length >= %d", len(want)))
 
-	var received []struct{ Type, ID, Data string }
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.received`, &received)); err != nil {
+	type shown struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Data string `json:"data"`
+	}
+	received, err := chromedp.Run(ctx, chromedp.Evaluate[[]shown](`window.received`))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(received) != len(want) {

@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,8 +11,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -72,23 +73,23 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	cases := []struct{ input, want string }{
 		{`sse`, "at least one subject"},
-		{`sse a { bogus 1 }`, `unknown option "bogus"`},
+		{"sse a {\nbogus 1\n}", `unknown option "bogus"`},
 		{"sse a {\n stream X\n stream Y\n}", `option "stream" given twice`},
 		{"sse a {\n subject b\n}", `option "subject" given twice`},
-		{`sse { subject }`, "wrong argument count"},
-		{`sse a { stream }`, "stream wants one value"},
-		{`sse a { stream X Y }`, "stream wants one value"},
-		{`sse a { retry soon }`, `retry "soon": want a positive duration`},
-		{`sse a { heartbeat -1s }`, `heartbeat "-1s"`},
-		{`sse a { buffer 0 }`, `buffer "0": want a whole number of at least 1`},
-		{`sse a { replay_limit many }`, `replay_limit "many"`},
-		{`sse a { max_connections -1 }`, `max_connections "-1"`},
-		{`sse a { first_event newest }`, "first_event wants new, oldest or last <n>"},
-		{`sse a { first_event last }`, "first_event wants new, oldest or last <n>"},
-		{`sse a { first_event last 0 }`, `first_event last "0"`},
-		{`sse a { nats_user alice }`, "nats_user wants <user> <password>"},
-		{`sse a { nats_url }`, "wrong argument count"},
-		{`sse a { publish yes }`, `publish takes no value, got "yes"`},
+		{"sse {\nsubject\n}", "wrong argument count"},
+		{"sse a {\nstream\n}", "stream wants one value"},
+		{"sse a {\nstream X Y\n}", "stream wants one value"},
+		{"sse a {\nretry soon\n}", `retry "soon": want a positive duration`},
+		{"sse a {\nheartbeat -1s\n}", `heartbeat "-1s"`},
+		{"sse a {\nbuffer 0\n}", `buffer "0": want a whole number of at least 1`},
+		{"sse a {\nreplay_limit many\n}", `replay_limit "many"`},
+		{"sse a {\nmax_connections -1\n}", `max_connections "-1"`},
+		{"sse a {\nfirst_event newest\n}", "first_event wants new, oldest or last <n>"},
+		{"sse a {\nfirst_event last\n}", "first_event wants new, oldest or last <n>"},
+		{"sse a {\nfirst_event last 0\n}", `first_event last "0"`},
+		{"sse a {\nnats_user alice\n}", "nats_user wants <user> <password>"},
+		{"sse a {\nnats_url\n}", "wrong argument count"},
+		{"sse a {\npublish yes\n}", `publish takes no value, got "yes"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.input, func(t *testing.T) {
@@ -117,9 +118,9 @@ func TestGlobalOption(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", a, want)
 	}
 	for input, msg := range map[string]string{
-		`sse { port 1 }`:          `unknown global option "port"`,
-		`sse { max_store lots }`:  `max_store "lots"`,
-		`sse x`:                   "takes a block",
+		"sse {\nport 1\n}":                 `unknown global option "port"`,
+		"sse {\nmax_store lots\n}":         `max_store "lots"`,
+		`sse x`:                            "takes a block",
 		"sse {\nlisten off\nlisten off\n}": `"listen" given twice`,
 	} {
 		var a App
@@ -170,16 +171,18 @@ func TestAdaptGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			adapted, warnings, err := httpcaddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}.Adapt(src, nil)
+			adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(warnings) > 0 {
 				t.Fatalf("warnings: %v", warnings)
 			}
-			var pretty any
-			_ = json.Unmarshal(adapted, &pretty)
-			got, _ := json.MarshalIndent(pretty, "", "\t")
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, adapted, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			got := pretty.Bytes()
 			golden := filepath.Join("testdata", strings.TrimSuffix(filepath.Base(in), ".caddyfile")+".json")
 			if os.Getenv("SSE_UPDATE_GOLDEN") != "" {
 				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {

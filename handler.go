@@ -65,8 +65,12 @@ type Handler struct {
 	templates []subjectTemplate
 	feed      *feed
 	logger    *zap.Logger
-	open      atomic.Int64 // open streams, for MaxConnections
+	life      *lifecycle
+}
 
+// lifecycle is a provisioned handler's mutable state.
+type lifecycle struct {
+	open atomic.Int64 // open streams, for MaxConnections
 	// stopping is closed when this handler's config is being retired (reload) or Caddy is exiting.
 	stopping     chan struct{}
 	stopOnce     sync.Once
@@ -111,7 +115,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.applyDefaults()
-	h.stopping = make(chan struct{})
+	h.life = &lifecycle{stopping: make(chan struct{})}
 
 	repl := caddy.NewReplacer()
 	for _, raw := range h.Subjects {
@@ -137,7 +141,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, t := range h.templates {
 		streamSubjects, _ = mergeSubjects(streamSubjects, []string{t.streamSubject()})
 	}
-	h.feed, err = acquireFeed(h.NATS, app, jetstream.StreamConfig{Name: h.Stream, Subjects: streamSubjects}, h.EventHeader)
+	// No per-stream size reservation: JetStream would reserve it against the server's whole store (max_store
+	// for the embedded server), so a few streams would exhaust it. Age bounds the history; the store bounds the
+	// total.
+	stream := jetstream.StreamConfig{Name: h.Stream, Subjects: streamSubjects, MaxBytes: -1}
+	h.feed, err = acquireFeed(h.NATS, app, stream, h.EventHeader)
 	if err != nil {
 		return fmt.Errorf("sse: stream %q: %v", h.Stream, err)
 	}
@@ -229,7 +237,9 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases the shared feed; the last config using it stops the tail.
 func (h *Handler) Cleanup() error {
-	h.stop()
+	if h.life != nil {
+		h.stop()
+	}
 	if h.feed != nil {
 		_, err := feedPool.Delete(h.feed.key)
 		return err

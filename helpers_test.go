@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // The integration tests share one in-process Caddy (caddytest) and, like a real process, one embedded NATS
@@ -289,4 +291,43 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// feedSubscriptions counts the open subscriptions of this process's feed for a stream.
+func feedSubscriptions(t *testing.T, stream string) int {
+	t.Helper()
+	return streamHub(t, stream).Stats().Subscriptions
+}
+
+// streamHub is this process's hub for a stream.
+func streamHub(t *testing.T, stream string) *hub.Hub {
+	t.Helper()
+	var h *hub.Hub
+	feedPool.Range(func(_, v any) bool {
+		if f := v.(*feed); f.tail.Stream.Name == stream {
+			h = f.hub
+			return false
+		}
+		return true
+	})
+	if h == nil {
+		t.Fatalf("no feed for stream %s", stream)
+	}
+	return h
+}
+
+// waitSubscribed waits until at least n clients are subscribed to the stream's hub: the first comment goes out
+// before the subscription is registered, so a test that publishes "after connecting" must wait for this.
+func waitSubscribed(t *testing.T, stream string, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d subscriptions on %s", n, stream), func() bool { return feedSubscriptions(t, stream) >= n })
+}
+
+// waitDispatched waits until the stream's hub has dispatched seq.
+func waitDispatched(t *testing.T, stream string, seq uint64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%s dispatched %d", stream, seq), func() bool {
+		_, last := streamHub(t, stream).Position()
+		return last >= seq
+	})
 }

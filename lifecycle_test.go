@@ -18,9 +18,9 @@ func TestReloadMidStreamLosesNothing(t *testing.T) {
 	respond /version "%d"`
 	loadSite(t, fmt.Sprintf(site, 1))
 	js := embeddedJS(t)
-	publish(t, js, "t12.a", "", "0")
 	s := openStream(t, baseURL+"/t12", nil)
 	s.waitOpen()
+	waitSubscribed(t, "T12", 1)
 	publish(t, js, "t12.a", "", "1")
 	last := s.expectData("1")[0]
 
@@ -60,9 +60,9 @@ func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
 		nats_url %s
 	}`, url))
 	js := natsJS(t, url)
-	publish(t, js, "t13.a", "", "0")
 	s := openStream(t, baseURL+"/t13", nil)
 	s.waitOpen()
+	waitSubscribed(t, "T13", 1)
 	publish(t, js, "t13.a", "", "1")
 	s.expectData("1")
 

@@ -48,13 +48,13 @@ func TestFanOutManyClientsInOrder(t *testing.T) {
 		stream T2
 	}`)
 	js := embeddedJS(t)
-	publish(t, js, "t2.warmup", "", "w") // creates nothing: proves the stream is there before clients join
 	const clients, events = 40, 200
 	streams := make([]*sseStream, clients)
 	for i := range streams {
 		streams[i] = openStream(t, baseURL+"/t2", nil)
 		streams[i].waitOpen()
 	}
+	waitSubscribed(t, "T2", clients)
 	var want []string
 	for i := range events {
 		data := fmt.Sprintf("event %d\nline two\r\nline three", i)
@@ -91,9 +91,9 @@ func TestResumeExactlyOnce(t *testing.T) {
 		last_event_id_param cursor
 	}`)
 	js := embeddedJS(t)
-	publish(t, js, "t3.x", "", "before")
 	s := openStream(t, baseURL+"/t3", nil)
 	s.waitOpen()
+	waitSubscribed(t, "T3", 1)
 	publish(t, js, "t3.x", "", "1")
 	publish(t, js, "t3.x", "", "2")
 	got := s.expectData("1", "2")
@@ -130,9 +130,9 @@ func TestResumeFromJetStreamAfterFeedChange(t *testing.T) {
 		stream T4
 	}`)
 	js := embeddedJS(t)
-	publish(t, js, "t4.a", "", "0")
 	s := openStream(t, baseURL+"/t4?x", nil)
 	s.waitOpen()
+	waitSubscribed(t, "T4", 1)
 	publish(t, js, "t4.a", "", "1")
 	first := s.expectData("1")[0]
 	s.close()
@@ -158,15 +158,16 @@ func TestResetCases(t *testing.T) {
 		reset_event gone
 	}`)
 	js := embeddedJS(t)
-	publish(t, js, "t5.a", "", "0")
 	s := openStream(t, baseURL+"/t5", nil)
 	s.waitOpen()
+	waitSubscribed(t, "T5", 1)
 	publish(t, js, "t5.a", "", "1")
 	first := s.expectData("1")[0]
 	epoch, seq, _ := hub.ParseID(first.ID)
 	s.close()
+	var last uint64
 	for i := 2; i <= 6; i++ {
-		publish(t, js, "t5.a", "", strconv.Itoa(i))
+		last = publish(t, js, "t5.a", "", strconv.Itoa(i))
 	}
 	cases := []struct {
 		name, id, reason string
@@ -186,10 +187,10 @@ func TestResetCases(t *testing.T) {
 			if ev.Type != "gone" || ev.Data != `{"reason":"`+tc.reason+`"}` {
 				t.Fatalf("got %+v, want a gone event with reason %s", ev, tc.reason)
 			}
-			if _, resetSeq, err := hub.ParseID(ev.ID); err != nil || resetSeq != seq+5 {
-				t.Fatalf("reset id %q: want the current position %d", ev.ID, seq+5)
+			if _, resetSeq, err := hub.ParseID(ev.ID); err != nil || resetSeq != last {
+				t.Fatalf("reset id %q: want the current position %d", ev.ID, last)
 			}
-			publish(t, js, "t5.a", "", "live-"+tc.name)
+			last = publish(t, js, "t5.a", "", "live-"+tc.name)
 			r.expectData("live-" + tc.name)
 			// reconnecting with the reset's id resumes cleanly
 			again := openStream(t, baseURL+"/t5", map[string]string{"Last-Event-ID": ev.ID})
@@ -203,9 +204,9 @@ func TestHistoryExpiredGetsReset(t *testing.T) {
 		stream T6
 	}`)
 	js := embeddedJS(t)
-	publish(t, js, "t6.a", "", "0")
 	s := openStream(t, baseURL+"/t6", nil)
 	s.waitOpen()
+	waitSubscribed(t, "T6", 1)
 	publish(t, js, "t6.a", "", "1")
 	first := s.expectData("1")[0]
 	s.close()
@@ -243,15 +244,17 @@ func TestFirstEventVariants(t *testing.T) {
 		first_event last 2
 	}`)
 	js := embeddedJS(t)
+	var last uint64
 	for i := 1; i <= 4; i++ {
-		publish(t, js, "t7.a", "", strconv.Itoa(i))
+		last = publish(t, js, "t7.a", "", strconv.Itoa(i))
 	}
-	// wait until the feed has dispatched them all
+	waitDispatched(t, "T7", last)
 	probe := openStream(t, baseURL+"/t7/last", nil)
 	probe.expectData("3", "4")
 
 	n := openStream(t, baseURL+"/t7/new", nil)
 	n.waitOpen()
+	waitSubscribed(t, "T7", 2)
 	o := openStream(t, baseURL+"/t7/oldest", nil)
 	o.expectData("1", "2", "3", "4")
 	publish(t, js, "t7.a", "", "5")
@@ -307,6 +310,7 @@ func TestTopicParamScoping(t *testing.T) {
 	publish(t, js, "t8.rooms.acme.a", "", "0")
 	s := openStream(t, baseURL+"/t8?tenant=acme&topic=t8.rooms.acme.b&topic=t8.rooms.acme.c", nil)
 	s.waitOpen()
+	waitSubscribed(t, "T8", 1)
 	publish(t, js, "t8.rooms.acme.a", "", "a1")
 	publish(t, js, "t8.rooms.other.b", "", "other")
 	publish(t, js, "t8.rooms.acme.b", "", "b1")

@@ -27,13 +27,16 @@ var errNoNATS = errors.New("sse: NATS connection unavailable for replay")
 // Here the client gets what it missed up to and including last, or a reset event, before catchUp returns and
 // the queue is drained.
 func (c *sseConn) catchUp(sub *hub.Subscription, patterns []string, last uint64, cursor string, hasCursor bool) error {
-	epoch, _ := c.hub.Position()
+	// The subscription's epoch, not the hub's current one: if the stream restarts meanwhile, the hub ends the
+	// subscription, and nothing of the new incarnation is stamped with an old cursor's meaning.
+	epoch := sub.Epoch()
+	c.epoch = epoch
 	if !hasCursor {
 		switch c.h.FirstEvent {
 		case firstEventOldest:
-			return c.replayOldest(patterns, epoch, last)
+			return c.replayOldest(sub, patterns, epoch, last)
 		case firstEventLast:
-			return c.replayLast(patterns, last)
+			return c.replayLast(sub, patterns, last)
 		}
 		return nil
 	}
@@ -62,13 +65,13 @@ func (c *sseConn) catchUp(sub *hub.Subscription, patterns []string, last uint64,
 		sub.SkipThrough(seq)
 		return nil
 	}
-	return c.replayRange(patterns, epoch, seq, last)
+	return c.replayRange(sub, patterns, epoch, seq, last)
 }
 
 // replayRange sends the events in (after, upto]: from the hub's ring when it still holds them, else from
 // JetStream. The replay is written straight to the client, paced by its own writes; it never passes through the
 // subscription's bounded queue.
-func (c *sseConn) replayRange(patterns []string, epoch string, after, upto uint64) error {
+func (c *sseConn) replayRange(sub *hub.Subscription, patterns []string, epoch string, after, upto uint64) error {
 	if after >= upto {
 		return nil
 	}
@@ -76,6 +79,9 @@ func (c *sseConn) replayRange(patterns []string, epoch string, after, upto uint6
 	if covered {
 		defer clear(events)
 		c.batch = events
+		if err := sub.Err(); err != nil {
+			return err // the feed restarted while we read the ring
+		}
 		if overLimit {
 			return c.reset(resetTooMany, epoch, upto)
 		}
@@ -90,7 +96,7 @@ func (c *sseConn) replayRange(patterns []string, epoch string, after, upto uint6
 }
 
 // replayOldest sends all stored history for a client without a cursor (first_event oldest).
-func (c *sseConn) replayOldest(patterns []string, epoch string, last uint64) error {
+func (c *sseConn) replayOldest(sub *hub.Subscription, patterns []string, epoch string, last uint64) error {
 	conn := c.h.feed.replayConn()
 	if conn == nil {
 		return errNoNATS
@@ -100,15 +106,18 @@ func (c *sseConn) replayOldest(patterns []string, epoch string, last uint64) err
 		return fmt.Errorf("%w: %v", errNoNATS, err)
 	}
 	first := max(state.FirstSeq, 1)
-	return c.replayRange(patterns, epoch, first-1, last)
+	return c.replayRange(sub, patterns, epoch, first-1, last)
 }
 
 // replayLast sends the n most recent matching events (first_event last n).
-func (c *sseConn) replayLast(patterns []string, last uint64) error {
+func (c *sseConn) replayLast(sub *hub.Subscription, patterns []string, last uint64) error {
 	events, covered := c.hub.Last(c.batch[:0], patterns, c.h.FirstEventCount, last)
 	if covered {
 		defer clear(events)
 		c.batch = events
+		if err := sub.Err(); err != nil {
+			return err
+		}
 		return c.writeEvents(events)
 	}
 	conn := c.h.feed.replayConn()
@@ -134,9 +143,10 @@ func (c *sseConn) replayRequest(patterns []string, after, upto uint64) jetstream
 	}
 }
 
-// writeMessage encodes one message read from JetStream and writes it.
+// writeMessage encodes one message read from JetStream, stamped with the subscription's epoch, and writes it.
 func (c *sseConn) writeMessage(m jetstream.Message) error {
-	return c.write(c.hub.Encode(m.Seq, m.EventType, m.Data).Frame)
+	c.scratch = hub.AppendEvent(c.scratch[:0], hub.FormatID(c.epoch, m.Seq), m.EventType, m.Data)
+	return c.write(c.scratch)
 }
 
 // finishReplay turns the JetStream replay's answer into a reset event where history cannot be honoured.

@@ -26,15 +26,15 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if h.MaxConnections > 0 {
-		if h.open.Add(1) > int64(h.MaxConnections) {
-			h.open.Add(-1)
+		if h.life.open.Add(1) > int64(h.MaxConnections) {
+			h.life.open.Add(-1)
 			h.turnAway(w)
 			return nil
 		}
 	} else {
-		h.open.Add(1)
+		h.life.open.Add(1)
 	}
-	defer h.open.Add(-1)
+	defer h.life.open.Add(-1)
 	h.watchServerShutdown(r)
 
 	c := &sseConn{
@@ -62,7 +62,8 @@ type sseConn struct {
 	ctx     context.Context
 	hub     *hub.Hub
 	logger  *zap.Logger
-	scratch []byte       // control frames (comments, retry, reset)
+	epoch   string       // the stream incarnation this connection's subscription belongs to
+	scratch []byte       // frames written once: comments, retry, reset, JetStream replays
 	batch   []*hub.Event // reused for drains and ring replays
 	pending int          // bytes written since the last flush
 }
@@ -119,7 +120,7 @@ func (c *sseConn) waitReady() error {
 			}
 		case <-c.ctx.Done():
 			return c.ctx.Err()
-		case <-c.h.stopping:
+		case <-c.h.life.stopping:
 			return errStopped
 		}
 	}
@@ -130,7 +131,7 @@ func (c *sseConn) live(sub *hub.Subscription) error {
 	heartbeat := time.NewTimer(time.Duration(c.h.Heartbeat))
 	defer heartbeat.Stop()
 	var closeTimer <-chan time.Time
-	stopping := c.h.stopping
+	stopping := c.h.life.stopping
 	for {
 		select {
 		case <-sub.Notify():
@@ -238,13 +239,13 @@ func (h *Handler) watchServerShutdown(r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, seen := h.shutdownSeen.LoadOrStore(srv, struct{}{}); !seen {
+	if _, seen := h.life.shutdownSeen.LoadOrStore(srv, struct{}{}); !seen {
 		srv.RegisterOnShutdown(h.stop)
 	}
 }
 
 func (h *Handler) stop() {
-	h.stopOnce.Do(func() { close(h.stopping) })
+	h.life.stopOnce.Do(func() { close(h.life.stopping) })
 }
 
 // readCursor returns the client's resume point: the Last-Event-ID header, else the query fallback.

@@ -28,7 +28,7 @@ type templateToken struct {
 // parseSubjectTemplate checks a template's syntax with every placeholder standing in for a plain token.
 func parseSubjectTemplate(raw string) (subjectTemplate, error) {
 	t := subjectTemplate{raw: raw}
-	parts := strings.Split(raw, ".")
+	parts := splitTokens(raw)
 	probe := make([]string, len(parts))
 	for i, part := range parts {
 		keys, err := placeholderKeys(part)
@@ -47,6 +47,26 @@ func parseSubjectTemplate(raw string) (subjectTemplate, error) {
 	return t, nil
 }
 
+// splitTokens splits a template on the dots outside placeholders ({http.auth.user.id} holds dots of its own).
+func splitTokens(raw string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		case '.':
+			if depth == 0 {
+				parts = append(parts, raw[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, raw[start:])
+}
+
 // placeholderKeys lists the {placeholder} names in one token.
 func placeholderKeys(token string) ([]string, error) {
 	var keys []string
@@ -63,7 +83,7 @@ func placeholderKeys(token string) ([]string, error) {
 			return nil, fmt.Errorf("unclosed placeholder in %q", token)
 		}
 		key := rest[open+1 : open+end]
-		if key == "" || strings.ContainsAny(key, "{ ") {
+		if key == "" || strings.ContainsAny(key, "{ \t") {
 			return nil, fmt.Errorf("bad placeholder {%s} in %q", key, token)
 		}
 		keys = append(keys, key)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -21,7 +20,6 @@ func TestThroughEncodeAndHTTP2(t *testing.T) {
 		stream T15
 	}`)
 	js := embeddedJS(t)
-	publish(t, js, "t15.a", "", "0")
 
 	h2c := &http.Client{Transport: &http2.Transport{
 		AllowHTTP: true,
@@ -47,12 +45,15 @@ func TestThroughEncodeAndHTTP2(t *testing.T) {
 			if !s.resp.Uncompressed {
 				t.Fatalf("response was not gzip-encoded: encode must wrap the stream")
 			}
+			waitSubscribed(t, "T15", 1)
 			// Each event must arrive on its own: the encoder is flushed per event.
 			for n := range 3 {
 				data := fmt.Sprintf("case %d event %d", i, n)
 				publish(t, js, "t15.a", "", data)
 				s.expectData(data)
 			}
+			s.close()
+			eventually(t, "stream released", func() bool { return feedSubscriptions(t, "T15") == 0 })
 		})
 	}
 }
@@ -65,21 +66,20 @@ func TestSlowClientIsCutOthersUnaffected(t *testing.T) {
 		write_timeout 500ms
 	}`)
 	js := embeddedJS(t)
-	publish(t, js, "t16.a", "", "0")
 
 	slow, err := net.Dial("tcp", "localhost:9080")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	_ = slow.(*net.TCPConn).SetReadBuffer(4096)
 	fmt.Fprintf(slow, "GET /t16 HTTP/1.1\r\nHost: localhost:9080\r\n\r\n")
-	line, err := bufio.NewReader(io.LimitReader(slow, 15)).ReadString('\n')
+	line, err := bufio.NewReader(io.LimitReader(slow, 64)).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
 		t.Fatalf("slow client: %q %v", line, err)
 	}
 	healthy := openStream(t, baseURL+"/t16", nil)
 	healthy.waitOpen()
+	waitSubscribed(t, "T16", 2)
 
 	const events, size = 100, 256 << 10
 	payload := strings.Repeat("x", size)
@@ -90,13 +90,7 @@ func TestSlowClientIsCutOthersUnaffected(t *testing.T) {
 			t.Fatalf("healthy client: event %d has %.10q", i, ev.Data)
 		}
 	}
-	// The slow connection must have been closed by the server before it got everything.
-	_ = slow.SetReadDeadline(time.Now().Add(waitLong))
-	n, err := io.Copy(io.Discard, slow)
-	if err != nil {
-		t.Fatalf("slow client: %v after %d bytes: the server did not close it", err, n)
-	}
-	if n >= events*size {
-		t.Fatalf("slow client read %d bytes: it got everything, so it was never cut", n)
-	}
+	// The server dropped the slow client: only the healthy client is still subscribed. (Reading the slow socket
+	// to its end is no proof: the kernel's zero-window probing can stall the rest of its data for minutes.)
+	eventually(t, "slow client dropped", func() bool { return feedSubscriptions(t, "T16") == 1 })
 }

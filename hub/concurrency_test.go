@@ -178,7 +178,7 @@ func runSubscriber(t *testing.T, h *Hub, rng *rand.Rand, name string, patterns, 
 			}
 			return false
 		case <-pubDone:
-			if buf, ok = drain(buf); !ok || sub.Err() != nil {
+			if _, ok := drain(buf); !ok || sub.Err() != nil {
 				return false
 			}
 			return c.noneMissingUpTo(uint64(len(subjects) - 1))

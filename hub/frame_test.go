@@ -38,6 +38,7 @@ var appendEventCases = []struct {
 	{"id of breakers only omitted", "\r\n\x00", "", "x", "data: x\n\n"},
 	{"LF in event dropped", "", "up\ndate", "x", "event: update\ndata: x\n\n"},
 	{"event of breakers only omitted", "", "\n", "x", "data: x\n\n"},
+	{"invalid UTF-8 in id kept", "\xee-1", "\xff", "x", "id: \xee-1\nevent: \xff\ndata: x\n\n"},
 	{"leading space in id kept", " e-1", "", "x", "id:  e-1\ndata: x\n\n"},
 }
 

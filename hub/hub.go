@@ -45,6 +45,7 @@ type Hub struct {
 	index     index
 	subs      []*Subscription // every registered subscription, for Begin/Close
 	published uint64
+	restarts  uint64 // Begin calls that broke the sequence: replays in progress check it
 
 	delivered atomic.Uint64
 	overflows atomic.Uint64
@@ -96,6 +97,7 @@ func (h *Hub) Begin(epoch string, lastSeq uint64) {
 	h.begun = true
 	h.epoch, h.last = epoch, lastSeq
 	h.history.reset(lastSeq)
+	h.restarts++
 	h.dropAllLocked(ErrRestarted)
 	h.mu.Unlock()
 	if first {

@@ -113,3 +113,54 @@ func TestLastWholeStream(t *testing.T) {
 		t.Fatalf("Last after Begin(50) = %v covered, want not covered", seqsOf(events))
 	}
 }
+
+// TestReplaySpansChunks compares Since and Last with a brute-force scan on a
+// history several scan chunks long.
+func TestReplaySpansChunks(t *testing.T) {
+	const ringSize, published = 5*scanChunk + 17, 7 * scanChunk
+	h := newTestHub(t, Config{RingSize: ringSize})
+	subjects := make([]string, published+1)
+	for seq := 1; seq <= published; seq++ {
+		subjects[seq] = fmt.Sprintf("s.%d", seq*7%13)
+		h.Publish(uint64(seq), subjects[seq], "", nil)
+	}
+	floor := uint64(published - ringSize)
+	patterns := []string{"s.3", "s.1*", "s.12"} // "s.1*" is a literal: matches nothing
+	matching := func(from, to uint64) []uint64 {
+		out := []uint64{}
+		for s := from; s <= to; s++ {
+			if matchAny(patterns, subjects[s]) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for _, after := range []uint64{floor, floor + 1, floor + scanChunk - 1, floor + scanChunk, published - 3} {
+		for _, upto := range []uint64{after + 1, after + scanChunk, published} {
+			if upto > published {
+				continue
+			}
+			want := matching(after+1, upto)
+			got, covered, over := h.Since(nil, patterns, after, upto, 0)
+			if !covered || over || !slices.Equal(seqsOf(got), want) {
+				t.Fatalf("Since(%d, %d) = %v, %v, %v; want %v", after, upto, seqsOf(got), covered, over, want)
+			}
+			if len(want) > 1 {
+				if _, covered, over := h.Since(nil, patterns, after, upto, len(want)-1); !covered || !over {
+					t.Fatalf("Since(%d, %d, limit %d): overLimit not reported", after, upto, len(want)-1)
+				}
+			}
+		}
+	}
+	// 2 subjects in 13 match, so len(all)/2 matches span about 3 chunks.
+	all := matching(floor+1, published)
+	for _, n := range []int{1, 40, len(all) / 2, len(all)} {
+		got, covered := h.Last(nil, patterns, n, published)
+		if !covered || !slices.Equal(seqsOf(got), all[len(all)-n:]) {
+			t.Fatalf("Last(%d) = %v, %v; want %v", n, seqsOf(got), covered, all[len(all)-n:])
+		}
+	}
+	if got, covered := h.Last(nil, patterns, len(all)+1, published); covered {
+		t.Fatalf("Last beyond the history = %v, covered", seqsOf(got))
+	}
+}

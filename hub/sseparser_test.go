@@ -108,11 +108,13 @@ func browserData(payload string) string {
 }
 
 // withoutBreakers drops CR, LF and NUL, as AppendEvent does for id and event.
+// It works on bytes: invalid UTF-8 must come through unchanged.
 func withoutBreakers(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' || r == 0 {
-			return -1
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '\r' && c != '\n' && c != 0 {
+			out = append(out, c)
 		}
-		return r
-	}, s)
+	}
+	return string(out)
 }

@@ -44,24 +44,40 @@ func validTokens(s string, wildcards bool) bool {
 	}
 }
 
-// Match reports whether subject matches pattern. It walks both strings token
-// by token without allocating. Tokens in subject are always literal. The
-// result for invalid input is defined but not meaningful: a ">" that is not
-// the last token compares as a literal.
+// Match reports whether subject matches pattern. It walks both strings
+// once, byte by byte, without allocating: it runs for every event of every
+// replay. Tokens in subject are always literal. The result for invalid input
+// is defined but not meaningful: a ">" that is not the last token compares as
+// a literal.
 func Match(pattern, subject string) bool {
+	p, s := 0, 0 // starts of the current tokens (possibly empty)
 	for {
-		pt, prest, pmore := strings.Cut(pattern, ".")
-		if pt == ">" && !pmore {
-			return true // subject still has at least its current token
+		switch {
+		case p+1 == len(pattern) && pattern[p] == '>':
+			return true // the subject still has at least its current token
+		case p < len(pattern) && pattern[p] == '*' && (p+1 == len(pattern) || pattern[p+1] == '.'):
+			p++
+			for s < len(subject) && subject[s] != '.' {
+				s++
+			}
+		default:
+			for p < len(pattern) && pattern[p] != '.' {
+				if s == len(subject) || subject[s] != pattern[p] {
+					return false
+				}
+				p++
+				s++
+			}
+			if s < len(subject) && subject[s] != '.' {
+				return false // the subject's token is longer
+			}
 		}
-		st, srest, smore := strings.Cut(subject, ".")
-		if pt != st && pt != "*" {
-			return false
+		// Both are at the end of a token: the end of the string or a '.'.
+		if p == len(pattern) || s == len(subject) {
+			return p == len(pattern) && s == len(subject)
 		}
-		if !pmore || !smore {
-			return pmore == smore
-		}
-		pattern, subject = prest, srest
+		p++
+		s++
 	}
 }
 

@@ -79,7 +79,7 @@ func Connect(cfg ConnConfig, log *zap.Logger) (*Conn, error) {
 		nats.ReconnectJitter(reconnectJitter, reconnectJitter),
 		nats.PingInterval(pingInterval),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			log.Info("connected", zap.String("server", nc.ConnectedUrlRedacted()))
+			log.Info("connected", zap.String("server", serverName(cfg, nc)))
 			c.signal(false)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -87,7 +87,7 @@ func Connect(cfg ConnConfig, log *zap.Logger) (*Conn, error) {
 			c.signal(true)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("reconnected", zap.String("server", nc.ConnectedUrlRedacted()))
+			log.Info("reconnected", zap.String("server", serverName(cfg, nc)))
 			c.signal(true)
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -133,6 +133,15 @@ func Connect(cfg ConnConfig, log *zap.Logger) (*Conn, error) {
 		log.Warn("NATS is not reachable yet, retrying in the background", zap.String("url", url))
 	}
 	return c, nil
+}
+
+// serverName is the server connected to, for logs (an in-process
+// connection reports the default URL, which would mislead).
+func serverName(cfg ConnConfig, nc *nats.Conn) string {
+	if cfg.Embedded != nil {
+		return "embedded (in-process)"
+	}
+	return nc.ConnectedUrlRedacted()
 }
 
 // authOptions turns the credentials of cfg into options, reading the files

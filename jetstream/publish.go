@@ -23,7 +23,7 @@ func (c *Conn) Publish(ctx context.Context, subject, eventHeader, eventType stri
 	}
 	ack, err := c.js.PublishMsg(ctx, msg)
 	if errors.Is(err, natsjs.ErrNoStreamResponse) {
-		return "", 0, fmt.Errorf("%w captures subject %q", ErrNoStream, subject)
+		return "", 0, fmt.Errorf("%w: nothing captures subject %q", ErrNoStream, subject)
 	}
 	if err != nil {
 		return "", 0, fmt.Errorf("jetstream: publish to %q: %w", subject, err)

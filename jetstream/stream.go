@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/hub"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -180,15 +180,9 @@ func (c *Conn) StreamState(ctx context.Context, stream string) (StreamState, err
 
 func stateFromInfo(info *natsjs.StreamInfo) StreamState {
 	return StreamState{
-		Epoch:    epochFromTime(info.Created),
+		Epoch:    hub.EpochFromTime(info.Created),
 		Created:  info.Created,
 		FirstSeq: info.State.FirstSeq,
 		LastSeq:  info.State.LastSeq,
 	}
-}
-
-// epochFromTime mirrors hub.EpochFromTime (base 36 of the creation time's
-// Unix microseconds). TEMPORARY until the hub package builds.
-func epochFromTime(created time.Time) string {
-	return strconv.FormatInt(max(created.UnixMicro(), 0), 36)
 }

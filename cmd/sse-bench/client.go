@@ -249,10 +249,12 @@ func (c *client) onEvent(_, typ, data []byte) {
 }
 
 // dialControl binds the port at connect time (IP_BIND_ADDRESS_NO_PORT), so
-// each source address offers the whole ephemeral range per destination, and
-// shrinks the receive buffer of clients that will stall so the server's send
-// path fills quickly.
-func dialControl(rcvbuf int) func(network, address string, rc syscall.RawConn) error {
+// each source address offers the whole ephemeral range per destination. For
+// clients that will stall it also shrinks the receive buffer and advertises
+// an Internet-sized MSS: on loopback (MTU 64 KiB) the server's send buffer
+// otherwise grows to tcp_wmem's maximum (4 MiB) and a stalled client takes
+// that many bytes before the server's writes even block.
+func dialControl(rcvbuf, mss int) func(network, address string, rc syscall.RawConn) error {
 	const ipBindAddressNoPort = 24 // linux/in.h
 	return func(network, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -262,6 +264,9 @@ func dialControl(rcvbuf int) func(network, address string, rc syscall.RawConn) e
 			}
 			if rcvbuf > 0 {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+			}
+			if mss > 0 && serr == nil {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, mss)
 			}
 		})
 		if err != nil {

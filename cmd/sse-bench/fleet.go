@@ -24,6 +24,7 @@ type fleetConfig struct {
 	ConnectPar  int           `json:"connect_par"`
 	SlowPercent float64       `json:"slow_percent"`
 	SlowRcvBuf  int           `json:"slow_rcvbuf"`
+	SlowMSS     int           `json:"slow_mss"`
 	ReadBuf     int           `json:"read_buf"`
 	DialTimeout time.Duration `json:"dial_timeout"`
 	Backoff     time.Duration `json:"backoff"`
@@ -38,9 +39,9 @@ type request struct {
 }
 
 type response struct {
-	Status *status       `json:"status,omitempty"`
-	Report *fleetReport  `json:"report,omitempty"`
-	Error  string        `json:"error,omitempty"`
+	Status *status      `json:"status,omitempty"`
+	Report *fleetReport `json:"report,omitempty"`
+	Error  string       `json:"error,omitempty"`
 }
 
 type status struct {
@@ -66,29 +67,29 @@ func (s status) merge(o status) status {
 const phases = 2 // latency phases: 0 = main (or "before"), 1 = "during" (slow scenario)
 
 type fleetReport struct {
-	Clients      int               `json:"clients"`
-	Connected    int               `json:"connected"`
-	Healthy      int               `json:"healthy"`
-	Delivered    int64             `json:"delivered"`
-	Foreign      int64             `json:"foreign"`
-	Duplicates   int64             `json:"duplicates"`
-	OutOfOrder   int64             `json:"out_of_order"`
-	Missing      int64             `json:"missing"` // healthy clients: numbers 1..N never received
-	Resets       int64             `json:"resets"`
-	Disconnects  int64             `json:"disconnects"` // streams the server ended unasked
-	Reconnects   int64             `json:"reconnects"`
-	Attempts     int64             `json:"attempts"`
-	Failures     int64             `json:"failures"`
-	MultiAttempt int               `json:"multi_attempt"` // clients needing >1 attempt this round
-	NotCaughtUp  int               `json:"not_caught_up"` // healthy clients short of the round target
-	Stalled      int               `json:"stalled"`
-	Cut          int               `json:"cut"`
-	Latency      [phases]histSnap  `json:"latency"`
-	Connect      histSnap          `json:"connect"`
-	Reconnect    histSnap          `json:"reconnect"`
-	CatchUp      histSnap          `json:"catch_up"`
-	CutTime      histSnap          `json:"cut_time"`
-	Errors       []string          `json:"errors,omitempty"`
+	Clients      int              `json:"clients"`
+	Connected    int              `json:"connected"`
+	Healthy      int              `json:"healthy"`
+	Delivered    int64            `json:"delivered"`
+	Foreign      int64            `json:"foreign"`
+	Duplicates   int64            `json:"duplicates"`
+	OutOfOrder   int64            `json:"out_of_order"`
+	Missing      int64            `json:"missing"` // healthy clients: numbers 1..N never received
+	Resets       int64            `json:"resets"`
+	Disconnects  int64            `json:"disconnects"` // streams the server ended unasked
+	Reconnects   int64            `json:"reconnects"`
+	Attempts     int64            `json:"attempts"`
+	Failures     int64            `json:"failures"`
+	MultiAttempt int              `json:"multi_attempt"` // clients needing >1 attempt this round
+	NotCaughtUp  int              `json:"not_caught_up"` // healthy clients short of the round target
+	Stalled      int              `json:"stalled"`
+	Cut          int              `json:"cut"`
+	Latency      [phases]histSnap `json:"latency"`
+	Connect      histSnap         `json:"connect"`
+	Reconnect    histSnap         `json:"reconnect"`
+	CatchUp      histSnap         `json:"catch_up"`
+	CutTime      histSnap         `json:"cut_time"`
+	Errors       []string         `json:"errors,omitempty"`
 }
 
 func (r fleetReport) merge(o fleetReport) fleetReport {
@@ -152,11 +153,11 @@ type localFleet struct {
 	connectH   histogram
 	reconnectH histogram
 
-	delivered, foreign, dups, ooo, resets          atomic.Int64
-	disconnects, reconnects, attempts, failures    atomic.Int64
-	open                                           atomic.Int64
-	target, roundStart, stallStart                 atomic.Int64
-	dropped                                        atomic.Bool
+	delivered, foreign, dups, ooo, resets       atomic.Int64
+	disconnects, reconnects, attempts, failures atomic.Int64
+	open                                        atomic.Int64
+	target, roundStart, stallStart              atomic.Int64
+	dropped                                     atomic.Bool
 
 	mu   sync.Mutex
 	gate chan struct{} // closed while clients may connect
@@ -186,8 +187,8 @@ func newLocalFleet(parent context.Context, cfg fleetConfig) (*localFleet, error)
 	}
 	type dialers struct{ normal, slow *net.Dialer }
 	var byIP []dialers
-	mk := func(ip net.IP, rcvbuf int) *net.Dialer {
-		d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: -1, Control: dialControl(rcvbuf)}
+	mk := func(ip net.IP, rcvbuf, mss int) *net.Dialer {
+		d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: -1, Control: dialControl(rcvbuf, mss)}
 		if ip != nil {
 			d.LocalAddr = &net.TCPAddr{IP: ip}
 		}
@@ -198,10 +199,10 @@ func newLocalFleet(parent context.Context, cfg fleetConfig) (*localFleet, error)
 		if ip == nil || (network == "tcp4") != (ip.To4() != nil) {
 			continue
 		}
-		byIP = append(byIP, dialers{mk(ip, 0), mk(ip, cfg.SlowRcvBuf)})
+		byIP = append(byIP, dialers{mk(ip, 0, 0), mk(ip, cfg.SlowRcvBuf, cfg.SlowMSS)})
 	}
 	if len(byIP) == 0 {
-		byIP = append(byIP, dialers{mk(nil, 0), mk(nil, cfg.SlowRcvBuf)})
+		byIP = append(byIP, dialers{mk(nil, 0, 0), mk(nil, cfg.SlowRcvBuf, cfg.SlowMSS)})
 	}
 
 	f.clients = make([]*client, cfg.Count)

@@ -44,28 +44,42 @@ func (p *parser) reset() {
 	p.afterCR = false
 }
 
-// feed processes the next bytes of the stream.
+// feed processes the next bytes of the stream. Line ends are found with
+// bytes.IndexByte (vectorised); the position of the next CR is remembered so
+// a stream without CRs is scanned for them once per feed, not once per line.
 func (p *parser) feed(b []byte) {
-	for len(b) > 0 {
+	pos, cr := 0, -2 // cr: index of the next CR at or after pos; -1 none; -2 unknown
+	for pos < len(b) {
 		if p.afterCR {
 			p.afterCR = false
-			if b[0] == '\n' {
-				b = b[1:]
+			if b[pos] == '\n' {
+				pos++
 				continue
 			}
 		}
-		i := bytes.IndexAny(b, "\r\n")
-		if i < 0 {
-			p.line = append(p.line, b...)
+		if cr != -1 && cr < pos {
+			if cr = bytes.IndexByte(b[pos:], '\r'); cr >= 0 {
+				cr += pos
+			}
+		}
+		end := bytes.IndexByte(b[pos:], '\n')
+		if end >= 0 {
+			end += pos
+		}
+		if cr >= 0 && (end < 0 || cr < end) {
+			end = cr
+		}
+		if end < 0 {
+			p.line = append(p.line, b[pos:]...)
 			return
 		}
-		line := b[:i]
+		line := b[pos:end]
 		if len(p.line) > 0 {
 			p.line = append(p.line, line...)
 			line = p.line
 		}
-		p.afterCR = b[i] == '\r'
-		b = b[i+1:]
+		p.afterCR = b[end] == '\r'
+		pos = end + 1
 		p.processLine(line)
 		p.line = p.line[:0]
 	}

@@ -10,18 +10,16 @@ import (
 // left in the stream by earlier runs; n is what loss, duplicate and order
 // checks use; t gives the latency. Server event ids are never interpreted.
 
-func appendPayload(dst []byte, run string, n, t int64, pad int) []byte {
+func appendPayload(dst []byte, run string, n, t int64, pad []byte) []byte {
 	dst = append(dst, `{"r":"`...)
 	dst = append(dst, run...)
 	dst = append(dst, `","n":`...)
 	dst = strconv.AppendInt(dst, n, 10)
 	dst = append(dst, `,"t":`...)
 	dst = strconv.AppendInt(dst, t, 10)
-	if pad > 0 {
+	if len(pad) > 0 {
 		dst = append(dst, `,"p":"`...)
-		for i := 0; i < pad; i++ {
-			dst = append(dst, 'x')
-		}
+		dst = append(dst, pad...)
 		dst = append(dst, '"')
 	}
 	return append(dst, '}')

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,7 @@ type publisher struct {
 	js      jetstream.JetStream
 	subject string
 	run     string
-	pad     int
+	pad     []byte // payload padding
 
 	last    atomic.Int64 // highest number handed to NATS; numbers start at 1
 	acked   atomic.Int64
@@ -36,7 +38,7 @@ type publisher struct {
 const publishStallWait = 5 * time.Second
 
 func newPublisher(nc *nats.Conn, subject, run string, window, pad int) (*publisher, error) {
-	p := &publisher{subject: subject, run: run, pad: pad}
+	p := &publisher{subject: subject, run: run, pad: bytes.Repeat([]byte("x"), pad)}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(window),
 		jetstream.WithPublishAsyncTimeout(10*time.Second),
@@ -58,7 +60,7 @@ func newPublisher(nc *nats.Conn, subject, run string, window, pad int) (*publish
 // next publishes the next number.
 func (p *publisher) next(ctx context.Context) error {
 	n := p.last.Load() + 1
-	data := appendPayload(make([]byte, 0, 64+p.pad), p.run, n, time.Now().UnixNano(), p.pad)
+	data := appendPayload(make([]byte, 0, 64+len(p.pad)), p.run, n, time.Now().UnixNano(), p.pad)
 	id := p.run + "-" + strconv.FormatInt(n, 10)
 	for {
 		_, err := p.js.PublishAsync(p.subject, data, jetstream.WithMsgID(id), jetstream.WithStallWait(publishStallWait))
@@ -164,17 +166,23 @@ func ensureStream(ctx context.Context, nc *nats.Conn, subject string, create boo
 	if !create {
 		return "", fmt.Errorf("no JetStream stream captures subject %q (is the server under test running and configured for it?)", subject)
 	}
+	name = "SSE_BENCH_" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '_'
+	}, subject)
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
-		Name:     "SSE_BENCH",
+		Name:     name,
 		Subjects: []string{subject},
 		Storage:  jetstream.MemoryStorage,
-		MaxBytes: 256 << 20,
+		MaxBytes: 64 << 20, // bare-only runs replay from the bare ring, not from here
 		MaxAge:   time.Hour,
 	})
 	if err != nil {
-		return "", fmt.Errorf("create stream SSE_BENCH for %q: %w", subject, err)
+		return "", fmt.Errorf("create stream %s for %q: %w", name, subject, err)
 	}
-	return "SSE_BENCH", nil
+	return name, nil
 }
 
 // consumerCount reads the stream's consumer count from the JetStream API.

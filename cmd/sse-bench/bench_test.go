@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The tool re-executes itself for worker processes and the bare server; under
+// `go test` that binary is the test binary, which must then act as the tool.
+func TestMain(m *testing.M) {
+	if os.Getenv("SSE_BENCH_CHILD") == "1" {
+		os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// startNATS runs an embedded JetStream server on a loopback port with a
+// memory stream capturing bench.>.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 256 << 20, NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.MemoryStorage,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s.ClientURL()
+}
+
+// runTool runs the tool in this process and decodes its one JSON line.
+func runTool(t *testing.T, args ...string) output {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := realMain(args, &stdout, &stderr)
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want exactly one stdout line, got %d:\n%s\nstderr:\n%s", len(lines), stdout.String(), stderr.String())
+	}
+	var out output
+	if err := json.Unmarshal([]byte(lines[0]), &out); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, lines[0])
+	}
+	if code != 0 || !out.OK {
+		t.Fatalf("exit %d, ok=%v, error=%q, violations=%v\n%s\nstderr:\n%s", code, out.OK, out.Error, out.Violations, lines[0], stderr.String())
+	}
+	t.Logf("%s", lines[0])
+	return out
+}
+
+func TestScenariosAgainstBare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and processes")
+	}
+	natsURL := startNATS(t)
+	common := func(scenario string, extra ...string) []string {
+		return append([]string{scenario, "-target", "bare", "-nats", natsURL, "-subject", "bench." + scenario,
+			"-c", "50", "-timeout", "60s", "-settle", "100ms", "-drain", "10s"}, extra...)
+	}
+
+	t.Run("idle", func(t *testing.T) {
+		out := runTool(t, common("idle", "-duration", "500ms")...)
+		r := out.Results["bare"]
+		if r.Connected != 50 || r.Idle == nil || r.ConnectMS.N != 50 {
+			t.Fatalf("connected %d, idle %+v, connect samples %d", r.Connected, r.Idle, r.ConnectMS.N)
+		}
+		if !r.Server.Sampled || r.Idle.RSSKiBAfter == 0 {
+			t.Fatalf("server not sampled: %+v", r.Server)
+		}
+	})
+
+	t.Run("fanout", func(t *testing.T) {
+		out := runTool(t, common("fanout", "-rate", "50", "-duration", "1s")...)
+		f := out.Results["bare"].Fanout
+		if f.Published != 50 || f.Deliveries != 50*50 || f.Missing+f.Duplicates+f.OutOfOrder != 0 {
+			t.Fatalf("fanout %+v", f)
+		}
+		if f.LatencyMS.N != 2500 || f.LatencyMS.P50 <= 0 {
+			t.Fatalf("latency %+v", f.LatencyMS)
+		}
+	})
+
+	t.Run("fanout-workers", func(t *testing.T) {
+		// 50 clients at 30 per process: two worker processes.
+		out := runTool(t, common("fanout", "-rate", "20", "-duration", "1s", "-per-proc", "30")...)
+		r := out.Results["bare"]
+		if r.Workers != 2 || r.Fanout.Deliveries != 20*50 || r.Fanout.Missing != 0 {
+			t.Fatalf("workers %d, fanout %+v", r.Workers, r.Fanout)
+		}
+	})
+
+	t.Run("both", func(t *testing.T) {
+		// A second bare server stands in for the server under test, so the
+		// both-target path and the ours/bare ratios are exercised.
+		o := &options{natsURL: natsURL, subject: "bench.both", bareQueue: 256, bareWriteTimeout: 10 * time.Second}
+		other, err := spawnBare(o, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.stop()
+		args := append(common("fanout", "-rate", "20", "-duration", "500ms", "-c", "20"),
+			"-target", "both", "-url", "http://"+other.addr+"/events?x=1", "-pid", fmt.Sprint(other.pid), "-subject", "bench.both")
+		out := runTool(t, args...)
+		if out.Results["caddy"].Fanout.Deliveries != 10*20 || out.Results["bare"].Fanout.Deliveries != 10*20 {
+			t.Fatalf("deliveries: caddy %d bare %d", out.Results["caddy"].Fanout.Deliveries, out.Results["bare"].Fanout.Deliveries)
+		}
+		if out.Ratios["fanout.latency_ms.p50"] <= 0 {
+			t.Fatalf("ratios %v", out.Ratios)
+		}
+	})
+
+	t.Run("storm", func(t *testing.T) {
+		out := runTool(t, common("storm", "-missed", "200", "-rate", "20", "-duration", "1s")...)
+		s := out.Results["bare"].Storm
+		if s.Lost != 0 || s.Duplicates != 0 || s.OutOfOrder != 0 || s.NotCaughtUp != 0 || s.CatchUpMS.N != 50 {
+			t.Fatalf("storm %+v", s)
+		}
+		if s.Published != int64(s.Warmup+s.Missed+20) {
+			t.Fatalf("published %d", s.Published)
+		}
+	})
+
+	t.Run("slow", func(t *testing.T) {
+		// 1 KiB events fill the stalled sockets (small MSS and receive
+		// buffer) within a second or two.
+		args := common("slow", "-c", "20", "-slow-percent", "20", "-rate", "100", "-payload", "1024",
+			"-duration", "1s", "-cut-wait", "20s", "-bare-queue", "16", "-bare-write-timeout", "500ms")
+		s := runTool(t, args...).Results["bare"].Slow
+		if s.Stalled != 4 || s.Cut != 4 || s.Healthy != 16 || s.HealthyMissing != 0 || s.HealthyDisconnects != 0 {
+			t.Fatalf("slow %+v", s)
+		}
+		if s.LatencyDuringMS.N == 0 || s.CutS.N != 4 {
+			t.Fatalf("slow %+v", s)
+		}
+	})
+}
+
+func TestRefusesNonLoopback(t *testing.T) {
+	for _, args := range [][]string{
+		{"fanout", "-url", "http://10.1.2.3:8080/"},
+		{"fanout", "-url", "http://example.com/"},
+		{"fanout", "-target", "bare", "-nats", "nats://192.168.1.1:4222"},
+		{"idle", "-url", "https://127.0.0.1/"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := realMain(args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage)", args, code)
+		}
+	}
+	if code := realMain([]string{"bare", "-listen", "0.0.0.0:0"}, io.Discard, io.Discard); code != 2 {
+		t.Errorf("bare on 0.0.0.0: exit %d, want 2", code)
+	}
+}
+
+type recorded struct{ id, typ, data string }
+
+type recorder struct{ events []recorded }
+
+func (r *recorder) onEvent(id, typ, data []byte) {
+	r.events = append(r.events, recorded{string(id), string(typ), string(data)})
+}
+
+func TestParser(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  []recorded
+		retry int64
+	}{
+		{"lf", "id: 1\ndata: a\n\n", []recorded{{"1", "message", "a"}}, -1},
+		{"crlf", "id: 1\r\ndata: a\r\n\r\n", []recorded{{"1", "message", "a"}}, -1},
+		{"cr", "id: 1\rdata: a\r\r", []recorded{{"1", "message", "a"}}, -1},
+		{"bom", "\xEF\xBB\xBFdata: a\n\n", []recorded{{"", "message", "a"}}, -1},
+		{"bom only once", "\xEF\xBB\xBFdata: a\n\n\xEF\xBB\xBFdata: b\n\n", []recorded{{"", "message", "a"}}, -1},
+		{"multi data", "data: a\ndata:b\ndata\n\n", []recorded{{"", "message", "a\nb\n"}}, -1},
+		{"event type", "event: reset\ndata: {}\n\ndata: x\n\n", []recorded{{"", "reset", "{}"}, {"", "message", "x"}}, -1},
+		{"comment", ": hello\n\ndata: x\n\n", []recorded{{"", "message", "x"}}, -1},
+		{"no data no event", "event: x\nid: 7\n\ndata: y\n\n", []recorded{{"7", "message", "y"}}, -1},
+		{"id persists", "id: 5\ndata: a\n\ndata: b\n\n", []recorded{{"5", "message", "a"}, {"5", "message", "b"}}, -1},
+		{"id with NUL ignored", "id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n", []recorded{{"1", "message", "a"}, {"1", "message", "b"}}, -1},
+		{"empty id clears", "id: 1\ndata: a\n\nid\ndata: b\n\n", []recorded{{"1", "message", "a"}, {"", "message", "b"}}, -1},
+		{"retry", "retry: 1500\n\nretry: 15x\n\n", nil, 1500},
+		{"only one space stripped", "data:  a\n\n", []recorded{{"", "message", " a"}}, -1},
+		{"unterminated event dropped", "data: a\n\ndata: b\n", []recorded{{"", "message", "a"}}, -1},
+		{"unknown field", "foo: bar\ndata: a\n\n", []recorded{{"", "message", "a"}}, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Every split into two feeds must give the same result.
+			for cut := 0; cut <= len(tc.in); cut++ {
+				rec := &recorder{}
+				p := newParser(rec)
+				p.feed([]byte(tc.in[:cut]))
+				p.feed([]byte(tc.in[cut:]))
+				if fmt.Sprint(rec.events) != fmt.Sprint(tc.want) {
+					t.Fatalf("cut %d: got %q, want %q", cut, rec.events, tc.want)
+				}
+				if p.retry != tc.retry {
+					t.Fatalf("cut %d: retry %d, want %d", cut, p.retry, tc.retry)
+				}
+			}
+		})
+	}
+}
+
+func TestSeqTracker(t *testing.T) {
+	tests := []struct {
+		name               string
+		in                 []int64
+		expected           int64
+		missing, dup, late int64
+		contiguous         int64
+	}{
+		{"in order", []int64{1, 2, 3}, 3, 0, 0, 0, 3},
+		{"tail missing", []int64{1, 2}, 4, 2, 0, 0, 2},
+		{"gap", []int64{1, 4, 5}, 5, 2, 0, 0, 1},
+		{"gap filled late", []int64{1, 3, 2, 4}, 4, 0, 0, 1, 4},
+		{"middle of gap", []int64{1, 5, 3}, 5, 2, 0, 1, 1},
+		{"duplicate", []int64{1, 2, 2, 1, 3}, 3, 0, 2, 0, 3},
+		{"duplicate of late", []int64{2, 1, 1}, 2, 0, 1, 1, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s seqTracker
+			var dup, late int64
+			for _, n := range tc.in {
+				switch s.observe(n) {
+				case seqDup:
+					dup++
+				case seqLate:
+					late++
+				}
+			}
+			if m := missing(s.max, s.gap, tc.expected); m != tc.missing || dup != tc.dup || late != tc.late || s.contiguous() != tc.contiguous {
+				t.Fatalf("missing %d dup %d late %d contiguous %d", m, dup, late, s.contiguous())
+			}
+		})
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h histogram
+	for v := int64(1); v <= 100000; v++ {
+		h.record(v * 1000)
+	}
+	s := h.snapshot()
+	for _, q := range []float64{0.5, 0.99, 0.999} {
+		want := q * 1e8
+		if got := float64(s.quantile(q)); got < want*0.96 || got > want*1.04 {
+			t.Errorf("q%.3f = %.0f, want about %.0f", q, got, want)
+		}
+	}
+	if s.Max != 1e8 || s.N != 100000 {
+		t.Errorf("max %d n %d", s.Max, s.N)
+	}
+	if m := s.merge(s); m.N != 200000 || m.quantile(0.5) != s.quantile(0.5) {
+		t.Errorf("merge: n %d", m.N)
+	}
+	for i := 0; i < histBuckets; i++ {
+		lo, hi := histBounds(i)
+		if histIndex(lo) != i || histIndex(hi) != i {
+			t.Fatalf("bucket %d bounds [%d,%d] map to %d,%d", i, lo, hi, histIndex(lo), histIndex(hi))
+		}
+	}
+}
+
+func TestChunkedBody(t *testing.T) {
+	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"6\r\n: ok\n\n\r\n" + "a;ext=1\r\ndata: hi\n\n\r\n" + "0\r\n\r\n"
+	br := bufio.NewReaderSize(strings.NewReader(raw), 64)
+	b, err := readResponse(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for {
+		p, err := b.next()
+		got = append(got, p...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(got) != ": ok\n\ndata: hi\n\n" {
+		t.Fatalf("body %q", got)
+	}
+	for _, bad := range []string{
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
+	} {
+		if _, err := readResponse(bufio.NewReader(strings.NewReader(bad))); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestBareFrame(t *testing.T) {
+	got := string(appendBareFrame(nil, "e", 7, []byte("a\r\nb\rc\nd")))
+	if want := "id: e-7\ndata: a\ndata: b\ndata: c\ndata: d\n\n"; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+	rec := &recorder{}
+	newParser(rec).feed([]byte(got))
+	if len(rec.events) != 1 || rec.events[0].data != "a\nb\nc\nd" || rec.events[0].id != "e-7" {
+		t.Fatalf("parsed %q", rec.events)
+	}
+}
+
+func TestProcAddr(t *testing.T) {
+	k, ok := parseProcAddr([]byte("0200007F:1F90"))
+	want := keyOf(&netTCPAddr127002)
+	if !ok || k != want {
+		t.Fatalf("got %v ok=%v, want %v", k, ok, want)
+	}
+	k6, ok := parseProcAddr([]byte("0000000000000000FFFF00000200007F:1F90"))
+	if !ok || k6 != want {
+		t.Fatalf("v4-mapped: got %v, want %v", k6, want)
+	}
+}
+
+var netTCPAddr127002 = net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 8080}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"time"
+)
+
+// runSlow measures the healthy clients' latency while S% of the clients stop
+// reading with their sockets open, and how long the server takes to cut each
+// stalled client. Phase "before": everyone reads for D. Phase "during": the
+// slow clients stall and publishing goes on for at least D, until every
+// stalled client is cut or -cut-wait passes.
+func runSlow(ctx context.Context, t *targetRun) error {
+	o := t.o
+	if err := t.connect(ctx); err != nil {
+		return err
+	}
+	t.log.Printf("phase before: %.0f events/s for %s, everyone reading", o.rate, o.duration)
+	if _, err := t.pub.paced(ctx, o.rate, o.duration, nil); err != nil {
+		return err
+	}
+	before, err := t.flush(ctx)
+	if err != nil {
+		return err
+	}
+	if _, _, err := t.waitCaughtUp(ctx, before, o.drain); err != nil {
+		return err
+	}
+
+	if err := t.g.send(request{Op: "phase", Phase: 1}); err != nil {
+		return err
+	}
+	if err := t.g.send(request{Op: "stall"}); err != nil {
+		return err
+	}
+	stallStart := time.Now()
+	t.log.Printf("phase during: %.0f%% of clients stopped reading", o.slowPercent)
+	stop := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		defer close(stop)
+		for sleepCtx(ctx, 50*time.Millisecond) {
+			st, err := t.g.status(0)
+			if err != nil {
+				return
+			}
+			since := time.Since(stallStart)
+			if (st.Cut >= st.Stalled && since >= o.duration) || since >= max(o.cutWait, o.duration) {
+				return
+			}
+		}
+	}()
+	_, err = t.pub.paced(ctx, o.rate, max(o.cutWait, o.duration)+time.Minute, stop)
+	<-watchDone
+	if err != nil {
+		return err
+	}
+	during := time.Since(stallStart)
+	last, err := t.flush(ctx)
+	if err != nil {
+		return err
+	}
+	if _, _, err := t.waitCaughtUp(ctx, last, o.drain); err != nil {
+		return err
+	}
+	rep, err := t.report(last)
+	if err != nil {
+		return err
+	}
+	res := &slowResult{
+		SlowPercent: o.slowPercent, Stalled: rep.Stalled, Cut: rep.Cut, NotCut: rep.Stalled - rep.Cut,
+		CutS: sDist(rep.CutTime), Healthy: rep.Healthy,
+		LatencyBeforeMS: msDist(rep.Latency[0]), LatencyDuringMS: msDist(rep.Latency[1]),
+		HealthyMissing: rep.Missing, Duplicates: rep.Duplicates, OutOfOrder: rep.OutOfOrder,
+		HealthyDisconnects: rep.Disconnects, Resets: rep.Resets, Published: last, DuringS: seconds(during),
+	}
+	if res.LatencyBeforeMS.P99 > 0 {
+		res.P99DuringOverBefore = round3(res.LatencyDuringMS.P99 / res.LatencyBeforeMS.P99)
+	}
+	t.res.Slow = res
+	t.log.Printf("slow: %d/%d stalled clients cut (p50 %.2fs, max %.2fs); healthy p99 %.2fms before, %.2fms during; missing %d",
+		res.Cut, res.Stalled, res.CutS.P50, res.CutS.Max, res.LatencyBeforeMS.P99, res.LatencyDuringMS.P99, res.HealthyMissing)
+	return nil
+}
