@@ -236,13 +236,15 @@ func (c *Conn) LastN(ctx context.Context, req ReplayRequest, n int, fn func(Mess
 		if end-first+1 > span {
 			start = end - span + 1
 		}
+		// Once the window reaches the head of the stream there is nothing
+		// older to look at (even if the head moved on meanwhile).
+		atHead := start == first
 		r, err := c.openReader(ctx, req.Stream, req.Filters, start)
 		if err != nil {
 			return err
 		}
-		start = max(start, r.startSeq)
 		count := r.pending - min(after, r.pending)
-		if count < want && start > first {
+		if count < want && !atHead {
 			r.drop()
 			span = grow(span, count, want)
 			continue
@@ -255,7 +257,7 @@ func (c *Conn) LastN(ctx context.Context, req ReplayRequest, n int, fn func(Mess
 		}
 		// Messages published while probing inflate the counts; if the window
 		// turned out short, widen it and read again.
-		if last.len() < n && start > first {
+		if last.len() < n && !atHead {
 			span = grow(span, uint64(last.len()), want)
 			continue
 		}

@@ -334,3 +334,66 @@ func TestLastNAfterEviction(t *testing.T) {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
 }
+
+// Events published while LastN probes inflate its counts; the result must
+// still be exact.
+func TestLastNWhilePublishing(t *testing.T) {
+	_, c := inProcess(t)
+	ensure(t, c, testStream("LP", "lp.>"))
+	var all []published
+	for i := 1; i <= 200; i++ {
+		subject := "lp.common"
+		if i%23 == 0 {
+			subject = "lp.rare"
+		}
+		all = append(all, published{Seq: publish(t, c, subject, "", fmt.Sprint(i)), Subject: subject, Data: fmt.Sprint(i)})
+	}
+	want := expect(all, []string{"lp.rare"}, 0, 200)[3:] // the last 5 of 8
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, _, err := c.Publish(ctxFor(t), "lp.rare", "", "", []byte("late")); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range 20 {
+		got, err := collect(t, func(fn func(Message) error) error {
+			return c.LastN(ctxFor(t), ReplayRequest{Stream: "LP", Filters: []string{"lp.rare"}, Upto: 200}, 5, fn)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameEvents(got, want) {
+			t.Fatalf("got  %v\nwant %v", got, want)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func TestLastNRing(t *testing.T) {
+	for _, tt := range []struct{ n, add int }{{1, 0}, {1, 5}, {3, 2}, {3, 3}, {3, 10}, {5, 7}} {
+		l := newLastN(tt.n)
+		for i := 1; i <= tt.add; i++ {
+			l.add(Message{Seq: uint64(i)})
+		}
+		var got []uint64
+		_ = l.each(func(m Message) error { got = append(got, m.Seq); return nil })
+		var want []uint64
+		if tt.add > 0 {
+			want = seqRange(uint64(max(tt.add-tt.n+1, 1)), uint64(tt.add))
+		}
+		if !equalSeqs(got, want) {
+			t.Errorf("last %d of %d: %v, want %v", tt.n, tt.add, got, want)
+		}
+	}
+}

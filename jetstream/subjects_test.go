@@ -5,36 +5,6 @@ import (
 	"testing"
 )
 
-func TestCovers(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want bool
-	}{
-		{"a.b", "a.b", true},
-		{"a.b", "a.c", false},
-		{"a.*", "a.b", true},
-		{"a.*", "a.*", true},
-		{"a.b", "a.*", false},
-		{"a.*", "a.b.c", false},
-		{"a.>", "a.b", true},
-		{"a.>", "a.b.c", true},
-		{"a.>", "a.*", true},
-		{"a.>", "a.>", true},
-		{"a.>", "a", false},
-		{"a.*", "a.>", false},
-		{"a.*.>", "a.>", false},
-		{">", "anything.at.all", true},
-		{"*.b", "a.b", true},
-		{"*.b", "a.c", false},
-		{"a.b.c", "a.b", false},
-	}
-	for _, tt := range tests {
-		if got := covers(tt.a, tt.b); got != tt.want {
-			t.Errorf("covers(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 func TestMinimalFilters(t *testing.T) {
 	tests := []struct {
 		in, want []string

@@ -13,7 +13,8 @@ import (
 )
 
 // Sink receives the stream's events from a tail. *hub.Hub satisfies it.
-// All calls come from the tail's goroutine, one at a time.
+// Calls never overlap, but they may come from different goroutines: each
+// consumer the tail builds delivers on its own.
 type Sink interface {
 	Position() (epoch string, last uint64)
 	Begin(epoch string, lastSeq uint64)
