@@ -111,3 +111,60 @@ func TestNATSDownAtStart(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamRecreatedGetsReset(t *testing.T) {
+	loadSite(t, `sse /t17 t17.> {
+		stream T17
+	}`)
+	js := embeddedJS(t)
+	s := openStream(t, baseURL+"/t17", nil)
+	s.waitOpen()
+	waitSubscribed(t, "T17", 1)
+	publish(t, js, "t17.a", "", "1")
+	old := s.expectData("1")[0]
+
+	// Deleting the stream ends the node's streams (the feed recreates it under a new epoch); a client coming
+	// back with an id of the old incarnation is told so.
+	if err := js.DeleteStream(t.Context(), "T17"); err != nil {
+		t.Fatal(err)
+	}
+	s.expectEnd()
+	seq := publish(t, js, "t17.a", "", "new-1") // retried until the feed has recreated the stream
+	waitDispatched(t, "T17", seq)
+	r := openStream(t, baseURL+"/t17", map[string]string{"Last-Event-ID": old.ID})
+	ev := r.next()
+	if ev.Type != "reset" || ev.Data != `{"reason":"`+resetRecreated+`"}` {
+		t.Fatalf("got %+v, want a reset for the recreated stream", ev)
+	}
+	publish(t, js, "t17.a", "", "new-2")
+	r.expectData("new-2")
+}
+
+func TestExternalNATSWithToken(t *testing.T) {
+	port := freePort(t)
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+		Authorization: "s3cret",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Setenv("SSE_TEST_NATS_TOKEN", "s3cret")
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	loadSite(t, fmt.Sprintf(`sse /t18 t18.> {
+		stream T18
+		nats_url %s
+		nats_token {env.SSE_TEST_NATS_TOKEN}
+	}`, url))
+	s := openStream(t, baseURL+"/t18", nil)
+	s.waitOpen()
+	waitSubscribed(t, "T18", 1)
+	js := natsJS(t, "nats://s3cret@127.0.0.1:"+strconv.Itoa(port))
+	publish(t, js, "t18.a", "", "authenticated")
+	s.expectData("authenticated")
+}
