@@ -132,6 +132,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.NATS = h.NATS.expand(repl)
 	}
 
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("sse: metrics: %v", err)
+	}
 	appVal, err := ctx.App("sse")
 	if err != nil {
 		return err

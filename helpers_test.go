@@ -71,6 +71,8 @@ func loadSite(t *testing.T, site string) *caddytest.Tester {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// Idle keep-alive connections belong to the previous config's server, which is shutting down.
+	http.DefaultClient.CloseIdleConnections()
 	return tester
 }
 

@@ -169,6 +169,7 @@ func TestResetCases(t *testing.T) {
 	for i := 2; i <= 6; i++ {
 		last = publish(t, js, "t5.a", "", strconv.Itoa(i))
 	}
+	waitDispatched(t, "T5", last) // the reset's id is the node's position, so let it catch up first
 	cases := []struct {
 		name, id, reason string
 	}{

@@ -85,6 +85,7 @@ func (c *sseConn) replayRange(sub *hub.Subscription, patterns []string, epoch st
 		if overLimit {
 			return c.reset(resetTooMany, epoch, upto)
 		}
+		metrics.replays.WithLabelValues(c.h.Stream, "memory").Inc()
 		return c.writeEvents(events)
 	}
 	conn := c.h.feed.replayConn()
@@ -153,6 +154,7 @@ func (c *sseConn) writeMessage(m jetstream.Message) error {
 func (c *sseConn) finishReplay(err error, epoch string, upto uint64) error {
 	switch {
 	case err == nil:
+		metrics.replays.WithLabelValues(c.h.Stream, "jetstream").Inc()
 		return c.flush()
 	case errors.Is(err, jetstream.ErrHistoryGone):
 		return c.reset(resetExpired, epoch, upto)
@@ -168,6 +170,7 @@ func (c *sseConn) finishReplay(err error, epoch string, upto uint64) error {
 // the browser's next reconnect resumes from here instead of repeating the reset.
 func (c *sseConn) reset(reason, epoch string, last uint64) error {
 	c.logger.Debug("stream reset", zap.String("reason", reason))
+	metrics.resets.WithLabelValues(c.h.Stream, reason).Inc()
 	data := []byte(`{"reason":"` + reason + `"}`)
 	c.scratch = hub.AppendEvent(c.scratch[:0], hub.FormatID(epoch, last), c.h.ResetEvent, data)
 	return c.writeNow(c.scratch)

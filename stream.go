@@ -229,6 +229,7 @@ func (h *Handler) turnAway(w http.ResponseWriter) {
 	b := hub.AppendRetry(nil, backoff)
 	b = hub.AppendComment(b, "over capacity, retry later")
 	_, _ = w.Write(b)
+	metrics.turnedAway.Inc()
 	h.logger.Debug("stream turned away: max_connections reached", zap.Int("max_connections", h.MaxConnections))
 }
 
