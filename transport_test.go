@@ -2,16 +2,12 @@ package caddysse
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
-
-	"golang.org/x/net/http2"
 )
 
 func TestThroughEncodeAndHTTP2(t *testing.T) {
@@ -21,12 +17,9 @@ func TestThroughEncodeAndHTTP2(t *testing.T) {
 	}`)
 	js := embeddedJS(t)
 
-	h2c := &http.Client{Transport: &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
-	}}
+	var h2only http.Protocols
+	h2only.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: &h2only}}
 	cases := []struct {
 		name   string
 		client *http.Client
