@@ -325,6 +325,16 @@ func waitSubscribed(t *testing.T, stream string, n int) {
 	eventually(t, fmt.Sprintf("%d subscriptions on %s", n, stream), func() bool { return feedSubscriptions(t, stream) >= n })
 }
 
+// openLive opens a stream and waits until it is subscribed (the stream's n-th subscription), so that what the
+// test publishes next reaches it live.
+func openLive(t *testing.T, path, stream string, n int) *sseStream {
+	t.Helper()
+	s := openStream(t, baseURL+path, nil)
+	s.waitOpen()
+	waitSubscribed(t, stream, n)
+	return s
+}
+
 // waitDispatched waits until the stream's hub has dispatched seq.
 func waitDispatched(t *testing.T, stream string, seq uint64) {
 	t.Helper()

@@ -18,9 +18,7 @@ func TestReloadMidStreamLosesNothing(t *testing.T) {
 	respond /version "%d"`
 	loadSite(t, fmt.Sprintf(site, 1))
 	js := embeddedJS(t)
-	s := openStream(t, baseURL+"/t12", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T12", 1)
+	s := openLive(t, "/t12", "T12", 1)
 	publish(t, js, "t12.a", "", "1")
 	last := s.expectData("1")[0]
 
@@ -60,9 +58,7 @@ func TestNATSRestartMidStreamLosesNothing(t *testing.T) {
 		nats_url %s
 	}`, url))
 	js := natsJS(t, url)
-	s := openStream(t, baseURL+"/t13", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T13", 1)
+	s := openLive(t, "/t13", "T13", 1)
 	publish(t, js, "t13.a", "", "1")
 	s.expectData("1")
 
@@ -117,9 +113,7 @@ func TestStreamRecreatedGetsReset(t *testing.T) {
 		stream T17
 	}`)
 	js := embeddedJS(t)
-	s := openStream(t, baseURL+"/t17", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T17", 1)
+	s := openLive(t, "/t17", "T17", 1)
 	publish(t, js, "t17.a", "", "1")
 	old := s.expectData("1")[0]
 
@@ -161,9 +155,7 @@ func TestExternalNATSWithToken(t *testing.T) {
 		nats_url %s
 		nats_token {env.SSE_TEST_NATS_TOKEN}
 	}`, url))
-	s := openStream(t, baseURL+"/t18", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T18", 1)
+	s := openLive(t, "/t18", "T18", 1)
 	js := natsJS(t, "nats://s3cret@127.0.0.1:"+strconv.Itoa(port))
 	publish(t, js, "t18.a", "", "authenticated")
 	s.expectData("authenticated")

@@ -12,9 +12,7 @@ func TestMetrics(t *testing.T) {
 		stream T19
 	}`)
 	js := embeddedJS(t)
-	s := openStream(t, baseURL+"/t19", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T19", 1)
+	s := openLive(t, "/t19", "T19", 1)
 	publish(t, js, "t19.a", "", "1")
 	first := s.expectData("1")[0]
 	publish(t, js, "t19.a", "", "2")

@@ -91,9 +91,7 @@ func TestResumeExactlyOnce(t *testing.T) {
 		last_event_id_param cursor
 	}`)
 	js := embeddedJS(t)
-	s := openStream(t, baseURL+"/t3", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T3", 1)
+	s := openLive(t, "/t3", "T3", 1)
 	publish(t, js, "t3.x", "", "1")
 	publish(t, js, "t3.x", "", "2")
 	got := s.expectData("1", "2")
@@ -130,9 +128,7 @@ func TestResumeFromJetStreamAfterFeedChange(t *testing.T) {
 		stream T4
 	}`)
 	js := embeddedJS(t)
-	s := openStream(t, baseURL+"/t4?x", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T4", 1)
+	s := openLive(t, "/t4?x", "T4", 1)
 	publish(t, js, "t4.a", "", "1")
 	first := s.expectData("1")[0]
 	s.close()
@@ -158,9 +154,7 @@ func TestResetCases(t *testing.T) {
 		reset_event gone
 	}`)
 	js := embeddedJS(t)
-	s := openStream(t, baseURL+"/t5", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T5", 1)
+	s := openLive(t, "/t5", "T5", 1)
 	publish(t, js, "t5.a", "", "1")
 	first := s.expectData("1")[0]
 	epoch, seq, _ := hub.ParseID(first.ID)
@@ -205,9 +199,7 @@ func TestHistoryExpiredGetsReset(t *testing.T) {
 		stream T6
 	}`)
 	js := embeddedJS(t)
-	s := openStream(t, baseURL+"/t6", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T6", 1)
+	s := openLive(t, "/t6", "T6", 1)
 	publish(t, js, "t6.a", "", "1")
 	first := s.expectData("1")[0]
 	s.close()
@@ -253,9 +245,7 @@ func TestFirstEventVariants(t *testing.T) {
 	probe := openStream(t, baseURL+"/t7/last", nil)
 	probe.expectData("3", "4")
 
-	n := openStream(t, baseURL+"/t7/new", nil)
-	n.waitOpen()
-	waitSubscribed(t, "T7", 2)
+	n := openLive(t, "/t7/new", "T7", 2)
 	o := openStream(t, baseURL+"/t7/oldest", nil)
 	o.expectData("1", "2", "3", "4")
 	publish(t, js, "t7.a", "", "5")
@@ -309,9 +299,7 @@ func TestTopicParamScoping(t *testing.T) {
 
 	js := embeddedJS(t)
 	publish(t, js, "t8.rooms.acme.a", "", "0")
-	s := openStream(t, baseURL+"/t8?tenant=acme&topic=t8.rooms.acme.b&topic=t8.rooms.acme.c", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T8", 1)
+	s := openLive(t, "/t8?tenant=acme&topic=t8.rooms.acme.b&topic=t8.rooms.acme.c", "T8", 1)
 	publish(t, js, "t8.rooms.acme.a", "", "a1")
 	publish(t, js, "t8.rooms.other.b", "", "other")
 	publish(t, js, "t8.rooms.acme.b", "", "b1")

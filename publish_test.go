@@ -22,9 +22,7 @@ func TestPublishEndpoint(t *testing.T) {
 		publish
 	}`)
 	embeddedJS(t) // the stream exists once the feed has started; publish() below retries until then
-	s := openStream(t, baseURL+"/t11", nil)
-	s.waitOpen()
-	waitSubscribed(t, "T11", 1)
+	s := openLive(t, "/t11", "T11", 1)
 
 	post := func(url, body string) (int, string) {
 		t.Helper()

@@ -51,13 +51,9 @@ func (c *sseConn) catchUp(sub *hub.Subscription, patterns []string, last uint64,
 	case seq > last:
 		// The client saw an event this node has not dispatched yet (another node is ahead), or an id from the
 		// future. Ask the stream which.
-		conn := c.h.feed.replayConn()
-		if conn == nil {
-			return errNoNATS
-		}
-		state, err := conn.StreamState(c.ctx, c.h.Stream)
+		state, err := c.streamState()
 		if err != nil {
-			return fmt.Errorf("%w: %v", errNoNATS, err)
+			return err
 		}
 		if state.Epoch != epoch || seq > state.LastSeq {
 			return c.reset(resetBeyondEnd, epoch, last)
@@ -98,16 +94,25 @@ func (c *sseConn) replayRange(sub *hub.Subscription, patterns []string, epoch st
 
 // replayOldest sends all stored history for a client without a cursor (first_event oldest).
 func (c *sseConn) replayOldest(sub *hub.Subscription, patterns []string, epoch string, last uint64) error {
-	conn := c.h.feed.replayConn()
-	if conn == nil {
-		return errNoNATS
-	}
-	state, err := conn.StreamState(c.ctx, c.h.Stream)
+	state, err := c.streamState()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errNoNATS, err)
+		return err
 	}
 	first := max(state.FirstSeq, 1)
 	return c.replayRange(sub, patterns, epoch, first-1, last)
+}
+
+// streamState asks JetStream where the stream stands; errNoNATS while it cannot be reached.
+func (c *sseConn) streamState() (jetstream.StreamState, error) {
+	conn := c.h.feed.replayConn()
+	if conn == nil {
+		return jetstream.StreamState{}, errNoNATS
+	}
+	state, err := conn.StreamState(c.ctx, c.h.Stream)
+	if err != nil {
+		return state, fmt.Errorf("%w: %v", errNoNATS, err)
+	}
+	return state, nil
 }
 
 // replayLast sends the n most recent matching events (first_event last n).

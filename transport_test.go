@@ -70,9 +70,7 @@ func TestSlowClientIsCutOthersUnaffected(t *testing.T) {
 	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
 		t.Fatalf("slow client: %q %v", line, err)
 	}
-	healthy := openStream(t, baseURL+"/t16", nil)
-	healthy.waitOpen()
-	waitSubscribed(t, "T16", 2)
+	healthy := openLive(t, "/t16", "T16", 2)
 
 	const events, size = 100, 256 << 10
 	payload := strings.Repeat("x", size)
