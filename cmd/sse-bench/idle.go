@@ -15,7 +15,7 @@ func runIdle(ctx context.Context, t *targetRun) error {
 		return err
 	}
 	// Let the server finish per-connection setup before reading RSS.
-	if !sleepCtx(ctx, max(time.Second-o.settle, 0)) {
+	if !sleepCtx(ctx, o.settle) {
 		return ctx.Err()
 	}
 	rssAfter, cpu0 := t.server.read()

@@ -171,6 +171,8 @@ type slowResult struct {
 	Resets              int64   `json:"resets"`
 	Published           int64   `json:"published"`
 	DuringS             float64 `json:"during_s"`
+	EventBytes          int     `json:"event_bytes"`
+	KiBBeforeCutP50     float64 `json:"kib_before_cut_p50"`
 }
 
 // ratioKeys are the figures compared as ours/bare, by JSON path.
@@ -208,7 +210,9 @@ func (o *output) finish() {
 }
 
 // violations lists broken promises: anything lost, duplicated or reordered,
-// clients that never connected or caught up, stalled clients never cut.
+// clients that never connected or caught up. Stalled clients left uncut are
+// reported (not_cut) but not counted here: how much a stalled socket absorbs
+// before the server's writes even block is up to the kernel (see README).
 func (r *targetResult) violations() []string {
 	var v []string
 	add := func(cond bool, format string, args ...any) {
@@ -230,7 +234,6 @@ func (r *targetResult) violations() []string {
 		add(s.NotCaughtUp > 0, "%d clients never caught up", s.NotCaughtUp)
 	}
 	if s := r.Slow; s != nil {
-		add(s.NotCut > 0, "%d stalled clients not cut", s.NotCut)
 		add(s.HealthyMissing > 0, "%d events missing at healthy clients", s.HealthyMissing)
 		add(s.Duplicates > 0, "%d duplicates", s.Duplicates)
 		add(s.OutOfOrder > 0, "%d out of order", s.OutOfOrder)

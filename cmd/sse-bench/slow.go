@@ -75,6 +75,14 @@ func runSlow(ctx context.Context, t *targetRun) error {
 		HealthyMissing: rep.Missing, Duplicates: rep.Duplicates, OutOfOrder: rep.OutOfOrder,
 		HealthyDisconnects: rep.Disconnects, Resets: rep.Resets, Published: last, DuringS: seconds(during),
 	}
+	// What a stalled client absorbed before the cut (kernel buffers on both
+	// ends plus the server's queue), estimated from the publish rate.
+	res.EventBytes = len(appendPayload(nil, t.run, last, time.Now().UnixNano(), t.pub.pad))
+	res.KiBBeforeCutP50 = round3(res.CutS.P50 * o.rate * float64(res.EventBytes) / 1024)
+	if res.NotCut > 0 {
+		t.log.Printf("%d stalled clients not cut within %s: a stalled loopback socket can absorb up to tcp_wmem's maximum "+
+			"before the server's writes block; raise -payload, -rate or -cut-wait", res.NotCut, o.cutWait)
+	}
 	if res.LatencyBeforeMS.P99 > 0 {
 		res.P99DuringOverBefore = round3(res.LatencyDuringMS.P99 / res.LatencyBeforeMS.P99)
 	}
