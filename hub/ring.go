@@ -1,21 +1,37 @@
 package hub
 
-// eventRing is a fixed-capacity FIFO of events. Its storage is allocated
-// once, so pushing never allocates: both the hub's history and every
+// eventRing is a bounded FIFO of events: both the hub's history and every
 // subscription's queue are built on it. It is not safe for concurrent use;
 // its owner holds the lock.
+//
+// Storage starts small and doubles up to the capacity, so an idle client does
+// not pay for a queue it never fills (tens of thousands of idle clients are
+// the common case), while a busy one stops allocating once it has grown.
 type eventRing struct {
-	buf  []*Event
-	head int // index of the oldest event in buf
-	n    int
+	buf   []*Event
+	head  int // index of the oldest event in buf
+	n     int
+	limit int // capacity: the most events the ring holds
 }
 
+// initialRingStorage is the storage a new ring starts with.
+const initialRingStorage = 8
+
 func newEventRing(capacity int) eventRing {
-	return eventRing{buf: make([]*Event, capacity)}
+	return eventRing{buf: make([]*Event, min(capacity, initialRingStorage)), limit: capacity}
 }
 
 func (r *eventRing) len() int   { return r.n }
-func (r *eventRing) full() bool { return r.n == len(r.buf) }
+func (r *eventRing) full() bool { return r.n == r.limit }
+
+// grow doubles the storage (up to limit), keeping the events in order.
+func (r *eventRing) grow() {
+	buf := make([]*Event, min(max(2*len(r.buf), 1), r.limit))
+	for i := 0; i < r.n; i++ {
+		buf[i] = r.at(i)
+	}
+	r.buf, r.head = buf, 0
+}
 
 // at returns the i-th oldest event, 0 <= i < len().
 func (r *eventRing) at(i int) *Event {
@@ -26,8 +42,11 @@ func (r *eventRing) at(i int) *Event {
 	return r.buf[i]
 }
 
-// push appends e; the caller makes room first.
+// push appends e; the caller makes room first (full() is false).
 func (r *eventRing) push(e *Event) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
 	i := r.head + r.n
 	if i >= len(r.buf) {
 		i -= len(r.buf)
