@@ -144,10 +144,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, t := range h.templates {
 		streamSubjects, _ = mergeSubjects(streamSubjects, []string{t.streamSubject()})
 	}
-	// No per-stream size reservation: JetStream would reserve it against the server's whole store (max_store
-	// for the embedded server), so a few streams would exhaust it. Age bounds the history; the store bounds the
-	// total.
-	stream := jetstream.StreamConfig{Name: h.Stream, Subjects: streamSubjects, MaxBytes: -1}
+	stream := jetstream.StreamConfig{Name: h.Stream, Subjects: streamSubjects}
 	h.feed, err = acquireFeed(h.NATS, app, stream, h.EventHeader)
 	if err != nil {
 		return fmt.Errorf("sse: stream %q: %v", h.Stream, err)

@@ -14,8 +14,11 @@ import (
 
 // Stream defaults, used for fields left zero.
 const (
-	DefaultMaxAge         = 24 * time.Hour
-	DefaultMaxBytes int64 = 1 << 30
+	DefaultMaxAge = 24 * time.Hour
+	// DefaultMaxBytes is unlimited: a stream's byte limit is reserved up front against the server's whole
+	// JetStream store, so a few streams with a fixed limit would exhaust a small store (the embedded server's).
+	// Age bounds the history; the server's store bounds the total.
+	DefaultMaxBytes int64 = -1
 	DefaultMaxMsgs  int64 = -1 // unlimited
 	DefaultReplicas       = 1
 )
@@ -32,7 +35,7 @@ type StreamConfig struct {
 	Name     string
 	Subjects []string      // subjects to capture
 	MaxAge   time.Duration // default 24h
-	MaxBytes int64         // default 1 GiB
+	MaxBytes int64         // default -1 (unlimited; see DefaultMaxBytes)
 	MaxMsgs  int64         // default -1 (unlimited)
 	Replicas int           // default 1
 	Memory   bool          // memory storage instead of file
