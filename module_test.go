@@ -252,6 +252,17 @@ func TestFirstEventVariants(t *testing.T) {
 	n.expectData("5")
 	o.expectData("5")
 	probe.expectData("5")
+
+	feeds := 0
+	feedPool.Range(func(_, v any) bool {
+		if v.(*feed).tail.Stream.Name == "T7" {
+			feeds++
+		}
+		return true
+	})
+	if feeds != 1 {
+		t.Fatalf("three routes on stream T7 run %d tails, want one", feeds)
+	}
 }
 
 func TestTopicParamScoping(t *testing.T) {
