@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -76,12 +77,16 @@ func (a *App) Validate() error {
 }
 
 // Start starts the feeds this config's handlers acquired. Feeds shared with the previous config are already
-// running and are left as they are.
+// running and are left as they are. A feed that cannot start (bad credentials file, embedded server port taken)
+// fails the config load, so the previous config stays in place.
 func (a *App) Start() error {
+	var errs []error
 	for _, f := range a.feeds {
-		f.start()
+		if err := f.start(); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Stop does nothing: streams end through the handlers' own shutdown, and shared resources through Cleanup.

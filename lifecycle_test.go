@@ -1,7 +1,10 @@
 package caddysse
 
 import (
+	"path/filepath"
+
 	"fmt"
+	"github.com/caddyserver/caddy/v2/caddytest"
 	"strconv"
 	"testing"
 	"time"
@@ -159,4 +162,18 @@ func TestExternalNATSWithToken(t *testing.T) {
 	js := natsJS(t, "nats://s3cret@127.0.0.1:"+strconv.Itoa(port))
 	publish(t, js, "t18.a", "", "authenticated")
 	s.expectData("authenticated")
+}
+
+// A credentials file that cannot be read fails the config load with a clear error; the running config stays.
+func TestUnreadableCredentialsFailLoad(t *testing.T) {
+	loadSite(t, `sse /t20 t20.> {
+		stream T20
+	}`)
+	missing := filepath.Join(t.TempDir(), "missing.creds")
+	caddytest.AssertLoadError(t, siteConfig(fmt.Sprintf(`sse /t20 t20.> {
+		stream T20
+		nats_url nats://127.0.0.1:1
+		nats_creds %s
+	}`, missing)), "caddyfile", "missing.creds")
+	openLive(t, "/t20", "T20", 1) // the previous config still serves
 }

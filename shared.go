@@ -3,6 +3,7 @@ package caddysse
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -233,12 +234,14 @@ func (f *feed) streamConfig() jetstream.StreamConfig {
 	return cfg
 }
 
-// start begins tailing; later calls do nothing.
-func (f *feed) start() {
+// start begins tailing; later calls do nothing. It fails only for what no retry can mend (an unreadable
+// credentials file, an embedded server that cannot listen): NATS being unreachable is retried in the background.
+func (f *feed) start() error {
+	var startErr error
 	f.once.Do(func() {
 		conn, err := f.conn.get()
 		if err != nil {
-			f.logger.Error("cannot reach NATS; the stream stays unavailable until the config is reloaded", zap.Error(err))
+			startErr = fmt.Errorf("sse: stream %q: %v", f.tail.Stream.Name, err)
 			close(f.done)
 			return
 		}
@@ -255,6 +258,7 @@ func (f *feed) start() {
 		}()
 		f.logger.Info("feed started", zap.Strings("subjects", tail.Stream.Subjects))
 	})
+	return startErr
 }
 
 // replayConn is the connection for replays and publishing; nil when the feed could not connect.
