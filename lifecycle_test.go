@@ -1,14 +1,13 @@
 package caddysse
 
 import (
-	"path/filepath"
-
 	"fmt"
-	"github.com/caddyserver/caddy/v2/caddytest"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
