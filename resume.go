@@ -174,7 +174,7 @@ func (c *sseConn) finishReplay(err error, epoch string, upto uint64) error {
 // reset tells the client its cursor cannot be honoured. The event carries the current position as its id, so
 // the browser's next reconnect resumes from here instead of repeating the reset.
 func (c *sseConn) reset(reason, epoch string, last uint64) error {
-	c.logger.Debug("stream reset", zap.String("reason", reason))
+	c.h.logger.Debug("stream reset", zap.String("remote", c.remote), zap.String("reason", reason))
 	metrics.resets.WithLabelValues(c.h.Stream, reason).Inc()
 	data := []byte(`{"reason":"` + reason + `"}`)
 	c.scratch = hub.AppendEvent(c.scratch[:0], hub.FormatID(epoch, last), c.h.ResetEvent, data)

@@ -43,14 +43,14 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
 		rc:     http.NewResponseController(w),
 		ctx:    r.Context(),
 		hub:    h.feed.hub,
-		logger: h.logger.With(zap.String("remote", r.RemoteAddr)),
+		remote: r.RemoteAddr,
 	}
 	cursor, hasCursor := readCursor(r, h.LastEventIDParam)
 	if err := c.open(); err != nil {
 		return nil // the client is gone before the first byte
 	}
 	err = c.run(patterns, cursor, hasCursor)
-	c.logger.Debug("stream ended", zap.Error(err))
+	h.logger.Debug("stream ended", zap.String("remote", c.remote), zap.Error(err))
 	return nil // the response has started: an error here would only make Caddy write a second status line
 }
 
@@ -61,7 +61,7 @@ type sseConn struct {
 	rc      *http.ResponseController
 	ctx     context.Context
 	hub     *hub.Hub
-	logger  *zap.Logger
+	remote  string // for debug logs; a per-connection logger would cost memory on every idle stream
 	epoch   string       // the stream incarnation this connection's subscription belongs to
 	scratch []byte       // frames written once: comments, retry, reset, JetStream replays
 	batch   []*hub.Event // reused for drains and ring replays
