@@ -61,7 +61,7 @@ type sseConn struct {
 	rc      *http.ResponseController
 	ctx     context.Context
 	hub     *hub.Hub
-	remote  string // for debug logs; a per-connection logger would cost memory on every idle stream
+	remote  string       // for debug logs; a per-connection logger would cost memory on every idle stream
 	epoch   string       // the stream incarnation this connection's subscription belongs to
 	scratch []byte       // frames written once: comments, retry, reset, JetStream replays
 	batch   []*hub.Event // reused for drains and ring replays
