@@ -22,12 +22,14 @@ import (
 // The integration tests share one in-process Caddy (caddytest) and, like a real process, one embedded NATS
 // server, started by the first config and kept while configs change.
 const (
-	baseURL      = "http://localhost:9080"
-	embeddedAddr = "127.0.0.1:14222"
-	waitLong     = 20 * time.Second // generous: only how long a test waits for something that must happen
+	baseURL  = "http://localhost:9080"
+	waitLong = 20 * time.Second // generous: only how long a test waits for something that must happen
 )
 
-var storeDir string
+var (
+	storeDir     string
+	embeddedAddr string // a free loopback port, chosen once: the embedded server keeps the first config's
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "caddy-sse-test-")
@@ -35,6 +37,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	storeDir = dir
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	embeddedAddr = l.Addr().String()
+	l.Close()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

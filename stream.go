@@ -44,6 +44,9 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
 		ctx:    r.Context(),
 		hub:    h.feed.hub,
 		remote: r.RemoteAddr,
+		// On HTTP/2 and HTTP/3 a write deadline is a timer that resets the stream when it fires, even with no
+		// write in flight; on HTTP/1 it only bounds the next write. So there it must not outlive the flush.
+		clearDeadline: r.ProtoMajor >= 2,
 	}
 	cursor, hasCursor := readCursor(r, h.LastEventIDParam)
 	if err := c.open(); err != nil {
@@ -56,16 +59,18 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
 
 // sseConn is one open event stream.
 type sseConn struct {
-	h       *Handler
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	ctx     context.Context
-	hub     *hub.Hub
-	remote  string       // for debug logs; a per-connection logger would cost memory on every idle stream
-	epoch   string       // the stream incarnation this connection's subscription belongs to
-	scratch []byte       // frames written once: comments, retry, reset, JetStream replays
-	batch   []*hub.Event // reused for drains and ring replays
-	pending int          // bytes written since the last flush
+	h      *Handler
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	ctx    context.Context
+	hub    *hub.Hub
+	remote string // for debug logs; a per-connection logger would cost memory on every idle stream
+	epoch  string // the stream incarnation this connection's subscription belongs to
+	// clearDeadline: remove the write deadline after each flush (HTTP/2 and HTTP/3).
+	clearDeadline bool
+	scratch       []byte       // frames written once: comments, retry, reset, JetStream replays
+	batch         []*hub.Event // reused for drains and ring replays
+	pending       int          // bytes written since the last flush
 }
 
 // errStopped ends a stream because its config is retired or Caddy is exiting.
@@ -206,7 +211,13 @@ func (c *sseConn) flush() error {
 		return nil
 	}
 	c.pending = 0
-	return c.rc.Flush()
+	if err := c.rc.Flush(); err != nil {
+		return err
+	}
+	if c.clearDeadline {
+		_ = c.rc.SetWriteDeadline(time.Time{})
+	}
+	return nil
 }
 
 func (c *sseConn) setDeadline() {

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestThroughEncodeAndHTTP2(t *testing.T) {
 	loadSite(t, `encode gzip
 	sse /t15 t15.> {
 		stream T15
+		write_timeout 200ms
 	}`)
 	js := embeddedJS(t)
 
@@ -45,6 +47,12 @@ func TestThroughEncodeAndHTTP2(t *testing.T) {
 				publish(t, js, "t15.a", "", data)
 				s.expectData(data)
 			}
+			// Idle for longer than write_timeout: on HTTP/2 a write deadline left armed would reset the stream
+			// even with no write in flight, so the handler must clear it after each flush.
+			time.Sleep(3 * 200 * time.Millisecond)
+			data := fmt.Sprintf("case %d after idle", i)
+			publish(t, js, "t15.a", "", data)
+			s.expectData(data)
 			s.close()
 			eventually(t, "stream released", func() bool { return feedSubscriptions(t, "T15") == 0 })
 		})

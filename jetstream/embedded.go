@@ -81,6 +81,9 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 			return nil, err
 		}
 		opts.Host, opts.Port = host, port
+		if err := probeListen(host, port); err != nil {
+			return nil, fmt.Errorf("jetstream: embedded server cannot listen on %s (another NATS server? use another address or listen off): %w", cfg.Listen, err)
+		}
 	}
 
 	storeDirs.Lock()
@@ -125,6 +128,20 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		zap.Int64("max_store", opts.JetStreamMaxStore),
 		zap.Int64("max_memory", opts.JetStreamMaxMemory))
 	return e, nil
+}
+
+// probeListen checks that host:port can be listened on. nats-server only logs a listen failure and then never
+// becomes ready, so without this a taken port would cost the whole ready timeout and an unclear error. A random
+// port (-1) needs no check.
+func probeListen(host string, port int) error {
+	if port < 0 {
+		return nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return l.Close()
 }
 
 // splitListen parses "host:port". Port 0 asks for a free port, which

@@ -102,3 +102,15 @@ func TestEmbeddedConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestEmbeddedPortTakenFailsFast(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, err = StartEmbedded(EmbeddedConfig{Listen: taken.Addr().String(), StoreDir: t.TempDir()}, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), "cannot listen on "+taken.Addr().String()) {
+		t.Fatalf("error %v, want a clear listen failure", err)
+	}
+}
