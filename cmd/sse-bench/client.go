@@ -36,6 +36,8 @@ type client struct {
 	stalled       atomic.Bool
 	cut           atomic.Bool
 	cutAfter      atomic.Int64 // ns from the stall to the server letting go
+	fullAfter     atomic.Int64 // ns from the stall to the server's send queue last growing, +1; 0 = not seen
+	sendq         atomic.Int64 // the server's largest send queue seen, bytes
 	roundAttempts atomic.Int32 // connection attempts in the current round
 	caughtAt      atomic.Int64 // ns from round start to reaching the target, +1; 0 = not yet
 }
@@ -206,9 +208,15 @@ func (c *client) awaitCut() {
 	c.mu.Lock()
 	local := c.local
 	c.mu.Unlock()
+	w := f.watcher.add(f.ctx, local)
 	select {
-	case <-f.watcher.add(f.ctx, local):
-		c.cutAfter.Store(time.Now().UnixNano() - f.stallStart.Load())
+	case <-w.done:
+		stall := f.stallStart.Load()
+		c.cutAfter.Store(time.Now().UnixNano() - stall)
+		if !w.grownAt.IsZero() {
+			c.fullAfter.Store(max(w.grownAt.UnixNano()-stall, 0) + 1)
+			c.sendq.Store(int64(w.sendq))
+		}
 		c.cut.Store(true)
 	case <-f.ctx.Done():
 	}

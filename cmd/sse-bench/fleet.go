@@ -89,6 +89,9 @@ type fleetReport struct {
 	Reconnect    histSnap         `json:"reconnect"`
 	CatchUp      histSnap         `json:"catch_up"`
 	CutTime      histSnap         `json:"cut_time"`
+	FullTime     histSnap         `json:"full_time"`    // stall to the server's send queue last growing
+	BlockedTime  histSnap         `json:"blocked_time"` // send queue full to cut
+	SendQ        histSnap         `json:"sendq"`        // the server's largest send queue, bytes
 	Errors       []string         `json:"errors,omitempty"`
 }
 
@@ -103,6 +106,8 @@ func (r fleetReport) merge(o fleetReport) fleetReport {
 		Stalled: r.Stalled + o.Stalled, Cut: r.Cut + o.Cut,
 		Connect: r.Connect.merge(o.Connect), Reconnect: r.Reconnect.merge(o.Reconnect),
 		CatchUp: r.CatchUp.merge(o.CatchUp), CutTime: r.CutTime.merge(o.CutTime),
+		FullTime: r.FullTime.merge(o.FullTime), BlockedTime: r.BlockedTime.merge(o.BlockedTime),
+		SendQ:  r.SendQ.merge(o.SendQ),
 		Errors: mergeErrors(r.Errors, o.Errors),
 	}
 	for i := range out.Latency {
@@ -335,7 +340,7 @@ func (f *localFleet) report(expected int64) fleetReport {
 	for i := range r.Latency {
 		r.Latency[i] = f.latency[i].snapshot()
 	}
-	var catchUp, cutTime histogram
+	var catchUp, cutTime, fullTime, blockedTime, sendq histogram
 	target := f.target.Load()
 	for _, c := range f.clients {
 		if c.everOpen.Load() {
@@ -349,6 +354,11 @@ func (f *localFleet) report(expected int64) fleetReport {
 			if c.cut.Load() {
 				r.Cut++
 				cutTime.record(c.cutAfter.Load())
+				if full := c.fullAfter.Load(); full > 0 {
+					fullTime.record(full - 1)
+					blockedTime.record(c.cutAfter.Load() - (full - 1))
+					sendq.record(c.sendq.Load())
+				}
 			}
 			continue
 		}
@@ -363,6 +373,7 @@ func (f *localFleet) report(expected int64) fleetReport {
 		}
 	}
 	r.CatchUp, r.CutTime = catchUp.snapshot(), cutTime.snapshot()
+	r.FullTime, r.BlockedTime, r.SendQ = fullTime.snapshot(), blockedTime.snapshot(), sendq.snapshot()
 	f.mu.Lock()
 	r.Errors = append([]string(nil), f.errs...)
 	f.mu.Unlock()

@@ -8,14 +8,17 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // A client that stops reading cannot see the server hang up: the server's FIN
 // waits behind unsent data in a zero window. The server's own socket, however,
 // leaves ESTABLISHED the moment the server closes it (FIN_WAIT1) or resets it
-// (gone). cutWatcher polls the kernel's socket tables (/proc/net/tcp and tcp6,
-// same host, loopback only) for the server side of each stalled connection.
+// (gone). cutWatcher polls the server side of each stalled connection (same
+// host, loopback only): by exact sock_diag lookups when the kernel offers
+// them, which also give the server's send queue, else by reading the
+// kernel's socket tables (/proc/net/tcp and tcp6).
 
 // sockKey identifies one end of a TCP connection: IPv4 addresses in their
 // IPv4-mapped IPv6 form, then the port.
@@ -32,69 +35,144 @@ func keyOf(a net.Addr) sockKey {
 
 const tcpEstablished = "01"
 
+// diagPoll is the polling interval with sock_diag: its cost grows with the
+// stalled connections only, so it can be short.
+const diagPoll = 100 * time.Millisecond
+
 type cutWatcher struct {
 	server   sockKey
-	interval time.Duration
+	interval time.Duration // for /proc scans
 
 	mu      sync.Mutex
-	pending map[sockKey]chan struct{}
+	pending map[sockKey]*watched
 	started bool
-	broken  bool // the socket tables cannot be read: never report a cut
+	probed  bool
+	diag    *sockDiag // nil: scan /proc
+	family  uint8     // of the server's sockets, for sock_diag
+	broken  bool      // the socket tables cannot be read: never report a cut
+}
+
+// watched is one stalled connection. done is closed once the server has let
+// go of it; the other fields are final by then.
+type watched struct {
+	done    chan struct{}
+	sendq   uint32    // largest server send queue seen, bytes (sock_diag only)
+	grownAt time.Time // when that queue last grew: the buffers were full from then on
 }
 
 func newCutWatcher(server sockKey, interval time.Duration) *cutWatcher {
-	return &cutWatcher{server: server, interval: interval, pending: make(map[sockKey]chan struct{})}
+	return &cutWatcher{server: server, interval: interval, pending: make(map[sockKey]*watched)}
 }
 
-// add starts watching the connection whose client end is local; the channel
-// is closed once the server has let go of it.
-func (w *cutWatcher) add(ctx context.Context, local sockKey) <-chan struct{} {
+// add starts watching the connection whose client end is local.
+func (w *cutWatcher) add(ctx context.Context, local sockKey) *watched {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ch := make(chan struct{})
-	w.pending[local] = ch
+	e := &watched{done: make(chan struct{})}
+	w.pending[local] = e
+	if !w.probed {
+		// The first stalled connection is still established: find the
+		// family under which sock_diag sees the server's end of it.
+		w.probed = true
+		w.diag, w.family = probeSockDiag(w.server, local)
+	}
 	if !w.started {
 		w.started = true
 		go w.loop(ctx)
 	}
-	return ch
+	return e
+}
+
+func probeSockDiag(server, client sockKey) (*sockDiag, uint8) {
+	d, err := openSockDiag()
+	if err != nil {
+		return nil, 0
+	}
+	for _, fam := range []uint8{syscall.AF_INET, syscall.AF_INET6} {
+		if fam == syscall.AF_INET && !isV4Mapped(server) {
+			continue
+		}
+		if info, err := d.lookup(fam, server, client); err == nil && info.found && info.state == tcpStateEstab {
+			return d, fam
+		}
+	}
+	d.close()
+	return nil, 0
+}
+
+func isV4Mapped(k sockKey) bool {
+	return net.IP(k[:16]).To4() != nil
 }
 
 func (w *cutWatcher) loop(ctx context.Context) {
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.scan()
+	defer func() {
+		w.mu.Lock()
+		if w.diag != nil {
+			w.diag.close()
+			w.diag = nil
 		}
+		w.mu.Unlock()
+	}()
+	for {
+		w.mu.Lock()
+		every := w.interval
+		if w.diag != nil {
+			every = diagPoll
+		}
+		w.mu.Unlock()
+		if !sleepCtx(ctx, every) {
+			return
+		}
+		w.scan()
 	}
 }
 
 func (w *cutWatcher) scan() {
 	w.mu.Lock()
-	n := len(w.pending)
-	w.mu.Unlock()
-	if n == 0 {
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
 		return
 	}
-	live := make(map[sockKey]struct{}, n)
+	if w.diag != nil {
+		if w.scanDiag() {
+			return
+		}
+		w.diag.close() // lookups fail: fall back to the socket tables
+		w.diag = nil
+	}
+	live := make(map[sockKey]struct{}, len(w.pending))
 	ok4 := scanProcNet("/proc/net/tcp", w.server, live)
 	ok6 := scanProcNet("/proc/net/tcp6", w.server, live)
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if !ok4 && !ok6 {
 		w.broken = true
 		return
 	}
-	for k, ch := range w.pending {
+	for k, e := range w.pending {
 		if _, ok := live[k]; !ok {
-			close(ch)
+			close(e.done)
 			delete(w.pending, k)
 		}
 	}
+}
+
+// scanDiag looks up every pending connection; false if a lookup failed.
+func (w *cutWatcher) scanDiag() bool {
+	now := time.Now()
+	for k, e := range w.pending {
+		info, err := w.diag.lookup(w.family, w.server, k)
+		if err != nil {
+			return false
+		}
+		if !info.found || info.state != tcpStateEstab {
+			close(e.done)
+			delete(w.pending, k)
+			continue
+		}
+		if info.wqueue > e.sendq {
+			e.sendq, e.grownAt = info.wqueue, now
+		}
+	}
+	return true
 }
 
 // scanProcNet adds to live the remote end of every ESTABLISHED socket whose

@@ -160,6 +160,9 @@ type slowResult struct {
 	Cut                 int     `json:"cut"`
 	NotCut              int     `json:"not_cut"`
 	CutS                dist    `json:"cut_s"`
+	FullS               dist    `json:"full_s"`    // stall to the server's send queue full (last growth seen)
+	BlockedS            dist    `json:"blocked_s"` // send queue full to cut: what the write deadline governs
+	SendQKiB            dist    `json:"server_sendq_kib"`
 	Healthy             int     `json:"healthy"`
 	LatencyBeforeMS     dist    `json:"healthy_latency_before_ms"`
 	LatencyDuringMS     dist    `json:"healthy_latency_during_ms"`
@@ -180,7 +183,7 @@ var ratioKeys = map[string][]string{
 	"idle":   {"idle.rss_kib_per_conn", "connect_ms.p50", "connect_ms.p99", "idle.server_cpu_pct_hold"},
 	"fanout": {"fanout.latency_ms.p50", "fanout.latency_ms.p99", "fanout.latency_ms.p999", "fanout.latency_ms.max", "fanout.server_cpu_us_per_delivery", "fanout.deliveries_per_s"},
 	"storm":  {"storm.all_caught_up_s", "storm.catch_up_ms.p50", "storm.catch_up_ms.p99", "storm.reconnect_ms.p99", "storm.server_cpu_s"},
-	"slow":   {"slow.cut_s.p50", "slow.cut_s.max", "slow.healthy_latency_during_ms.p99", "slow.p99_during_over_before"},
+	"slow":   {"slow.cut_s.p50", "slow.cut_s.max", "slow.blocked_s.max", "slow.healthy_latency_during_ms.p99", "slow.p99_during_over_before"},
 }
 
 // finish derives ok, violations and ratios.

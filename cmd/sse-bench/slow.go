@@ -70,7 +70,8 @@ func runSlow(ctx context.Context, t *targetRun) error {
 	}
 	res := &slowResult{
 		SlowPercent: o.slowPercent, Stalled: rep.Stalled, Cut: rep.Cut, NotCut: rep.Stalled - rep.Cut,
-		CutS: sDist(rep.CutTime), Healthy: rep.Healthy,
+		CutS: sDist(rep.CutTime), FullS: sDist(rep.FullTime), BlockedS: sDist(rep.BlockedTime),
+		SendQKiB: distIn(rep.SendQ, 1024), Healthy: rep.Healthy,
 		LatencyBeforeMS: msDist(rep.Latency[0]), LatencyDuringMS: msDist(rep.Latency[1]),
 		HealthyMissing: rep.Missing, Duplicates: rep.Duplicates, OutOfOrder: rep.OutOfOrder,
 		HealthyDisconnects: rep.Disconnects, Resets: rep.Resets, Published: last, DuringS: seconds(during),
@@ -87,7 +88,8 @@ func runSlow(ctx context.Context, t *targetRun) error {
 		res.P99DuringOverBefore = round3(res.LatencyDuringMS.P99 / res.LatencyBeforeMS.P99)
 	}
 	t.res.Slow = res
-	t.log.Printf("slow: %d/%d stalled clients cut (p50 %.2fs, max %.2fs); healthy p99 %.2fms before, %.2fms during; missing %d",
-		res.Cut, res.Stalled, res.CutS.P50, res.CutS.Max, res.LatencyBeforeMS.P99, res.LatencyDuringMS.P99, res.HealthyMissing)
+	t.log.Printf("slow: %d/%d stalled clients cut (p50 %.2fs, max %.2fs; send queue full after p50 %.2fs, then cut within max %.2fs); healthy p99 %.2fms before, %.2fms during; missing %d",
+		res.Cut, res.Stalled, res.CutS.P50, res.CutS.Max, res.FullS.P50, res.BlockedS.Max,
+		res.LatencyBeforeMS.P99, res.LatencyDuringMS.P99, res.HealthyMissing)
 	return nil
 }
