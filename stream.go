@@ -14,10 +14,6 @@ import (
 	"github.com/caddy-sse/caddy-sse/hub"
 )
 
-// flushEvery bounds how many replayed bytes are written before a flush, so a long replay goes out in large
-// chunks without holding much in buffers.
-const flushEvery = 32 << 10
-
 // serveStream answers one EventSource request: headers and a first comment at once, then the resume point,
 // then live events until the client leaves, falls behind, or the config is retired.
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
@@ -70,7 +66,7 @@ type sseConn struct {
 	clearDeadline bool
 	scratch       []byte       // frames written once: comments, retry, reset, JetStream replays
 	batch         []*hub.Event // reused for drains and ring replays
-	pending       int          // bytes written since the last flush
+	chunk         *[]byte      // frames waiting to be sent together; from chunkPool, held only while writing
 }
 
 // errStopped ends a stream because its config is retired or Caddy is exiting.
@@ -171,58 +167,6 @@ func (c *sseConn) live(sub *hub.Subscription) error {
 
 func (c *sseConn) heartbeat() error {
 	return c.writeNow(hub.AppendComment(c.scratch[:0], ""))
-}
-
-// writeEvents writes frames and flushes once at the end (and every flushEvery bytes on the way).
-func (c *sseConn) writeEvents(events []*hub.Event) error {
-	for _, ev := range events {
-		if err := c.write(ev.Frame); err != nil {
-			return err
-		}
-	}
-	return c.flush()
-}
-
-// write buffers p for the client, flushing when enough is pending. Each flush period gets a fresh write
-// deadline, so a client that stops reading is cut off after WriteTimeout.
-func (c *sseConn) write(p []byte) error {
-	if c.pending == 0 {
-		c.setDeadline()
-	}
-	if _, err := c.w.Write(p); err != nil {
-		return err
-	}
-	c.pending += len(p)
-	if c.pending >= flushEvery {
-		return c.flush()
-	}
-	return nil
-}
-
-func (c *sseConn) writeNow(p []byte) error {
-	if err := c.write(p); err != nil {
-		return err
-	}
-	return c.flush()
-}
-
-func (c *sseConn) flush() error {
-	if c.pending == 0 {
-		return nil
-	}
-	c.pending = 0
-	if err := c.rc.Flush(); err != nil {
-		return err
-	}
-	if c.clearDeadline {
-		_ = c.rc.SetWriteDeadline(time.Time{})
-	}
-	return nil
-}
-
-func (c *sseConn) setDeadline() {
-	// ErrNotSupported (e.g. some wrapping writers) leaves the server's own timeouts in charge.
-	_ = c.rc.SetWriteDeadline(time.Now().Add(time.Duration(c.h.WriteTimeout)))
 }
 
 // turnAway answers a client over MaxConnections. A browser's EventSource gives up for good on any status other
