@@ -67,6 +67,7 @@ type sseConn struct {
 	scratch       []byte       // frames written once: comments, retry, reset, JetStream replays
 	batch         []*hub.Event // reused for drains and ring replays
 	chunk         *[]byte      // frames waiting to be sent together; from chunkPool, held only while writing
+	lastWrite     time.Time    // when bytes last went out, for heartbeats
 }
 
 // errStopped ends a stream because its config is retired or Caddy is exiting.
@@ -142,12 +143,18 @@ func (c *sseConn) live(sub *hub.Subscription) error {
 			if err != nil {
 				return err
 			}
-			heartbeat.Reset(time.Duration(c.h.Heartbeat))
 		case <-heartbeat.C:
+			// The timer is re-armed only here, not after every write (a timer update per delivery costs more
+			// than reading the clock): a comment goes out only if nothing was written for a whole interval.
+			interval := time.Duration(c.h.Heartbeat)
+			if idle := time.Since(c.lastWrite); idle < interval {
+				heartbeat.Reset(interval - idle)
+				continue
+			}
 			if err := c.heartbeat(); err != nil {
 				return err
 			}
-			heartbeat.Reset(time.Duration(c.h.Heartbeat))
+			heartbeat.Reset(interval)
 		case <-sub.Done():
 			return sub.Err()
 		case <-c.ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,36 @@ func TestSlowClientIsCutOthersUnaffected(t *testing.T) {
 	// The server dropped the slow client: only the healthy client is still subscribed. (Reading the slow socket
 	// to its end is no proof: the kernel's zero-window probing can stall the rest of its data for minutes.)
 	eventually(t, "slow client dropped", func() bool { return feedSubscriptions(t, "T16") == 1 })
+}
+
+// TestHeartbeatOnlyWhenIdle: a comment goes out after `heartbeat` of silence, and never while events flow.
+func TestHeartbeatOnlyWhenIdle(t *testing.T) {
+	loadSite(t, `sse /t21 t21.> {
+		stream T21
+		heartbeat 2s
+	}`)
+	js := embeddedJS(t)
+	s := openLive(t, "/t21", "T21", 1)
+	drainRaw := func() (heartbeats int) {
+		for {
+			select {
+			case line := <-s.raw:
+				if line == ": " {
+					heartbeats++
+				}
+			default:
+				return heartbeats
+			}
+		}
+	}
+	drainRaw()
+	for i := range 30 { // events every 100 ms for 3 s: never 2 s of silence
+		publish(t, js, "t21.a", "", strconv.Itoa(i))
+		s.expectData(strconv.Itoa(i))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := drainRaw(); n != 0 {
+		t.Fatalf("%d heartbeats while events were flowing", n)
+	}
+	eventually(t, "a heartbeat after 2 s of silence", func() bool { return drainRaw() > 0 })
 }

@@ -89,7 +89,8 @@ func (c *sseConn) send(p []byte) error {
 		return nil
 	}
 	// ErrNotSupported (e.g. some wrapping writers) leaves the server's own timeouts in charge.
-	_ = c.rc.SetWriteDeadline(time.Now().Add(time.Duration(c.h.WriteTimeout)))
+	now := time.Now()
+	_ = c.rc.SetWriteDeadline(now.Add(time.Duration(c.h.WriteTimeout)))
 	if _, err := c.w.Write(p); err != nil {
 		return err
 	}
@@ -99,5 +100,6 @@ func (c *sseConn) send(p []byte) error {
 	if c.clearDeadline {
 		_ = c.rc.SetWriteDeadline(time.Time{})
 	}
+	c.lastWrite = now
 	return nil
 }
