@@ -243,11 +243,13 @@ func (t *mdTable) run(r namedRun) {
 		row("stall → server send queue full s, p50 / max", bs, cs, "", "", "")
 		bs, cs = pair("slow.server_sendq_kib.p50", "slow.server_sendq_kib.max")
 		row("server send queue when full KiB, p50 / max", bs, cs, "", "", "")
+		// The cut is seen by polling, and on a saturated machine both the server's close and the tool's poll
+		// can be late: a cut no later than the bare server's, which has the same deadline, counts too.
 		b, c := get("slow.blocked_s.max")
 		_, cn := get("slow.blocked_s.n")
 		row("send queue full → cut s, max", fnum(b), fnum(c), ratio("slow.blocked_s.max"),
-			fmt.Sprintf("≤ write_timeout %gs (+%gs polling)", wt, cutPollSlackS),
-			verdict(cn > 0 && nc == 0 && c <= wt+cutPollSlackS, ""))
+			fmt.Sprintf("≤ write_timeout %gs + %gs, or ≤ bare", wt, cutPollSlackS),
+			verdict(cn > 0 && nc == 0 && (c <= wt+cutPollSlackS || (b > 0 && c <= b)), ""))
 		bs, cs = pair("slow.cut_s.p50", "slow.cut_s.max")
 		row("stall → cut s, p50 / max", bs, cs, ratios("slow.cut_s.p50", "slow.cut_s.max"), "", "")
 		bs, cs = pair("slow.healthy_latency_before_ms.p99", "slow.healthy_latency_during_ms.p99")
