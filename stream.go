@@ -44,6 +44,12 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
 		// write in flight; on HTTP/1 it only bounds the next write. So there it must not outlive the flush.
 		clearDeadline: r.ProtoMajor >= 2,
 	}
+	if iw := caddyIdleWriter(r, w); iw != nil {
+		// Caddy already resets a write deadline around every write and flush (and clears it between writes on
+		// HTTP/2): give it ours instead of setting a second one per delivery.
+		defer iw.Override(time.Duration(h.WriteTimeout), 0, 0)()
+		c.deadlinesByCaddy = true
+	}
 	cursor, hasCursor := readCursor(r, h.LastEventIDParam)
 	if err := c.open(); err != nil {
 		return nil // the client is gone before the first byte
@@ -64,10 +70,12 @@ type sseConn struct {
 	epoch  string // the stream incarnation this connection's subscription belongs to
 	// clearDeadline: remove the write deadline after each flush (HTTP/2 and HTTP/3).
 	clearDeadline bool
-	scratch       []byte       // frames written once: comments, retry, reset, JetStream replays
-	batch         []*hub.Event // reused for drains and ring replays
-	chunk         *[]byte      // frames waiting to be sent together; from chunkPool, held only while writing
-	lastWrite     time.Time    // when bytes last went out, for heartbeats
+	// deadlinesByCaddy: Caddy's idle-timeout writer applies WriteTimeout around each write; send sets none.
+	deadlinesByCaddy bool
+	scratch          []byte       // frames written once: comments, retry, reset, JetStream replays
+	batch            []*hub.Event // reused for drains and ring replays
+	chunk            *[]byte      // frames waiting to be sent together; from chunkPool, held only while writing
+	lastWrite        time.Time    // when bytes last went out, for heartbeats
 }
 
 // errStopped ends a stream because its config is retired or Caddy is exiting.

@@ -1,8 +1,11 @@
 package caddysse
 
 import (
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-sse/caddy-sse/hub"
 )
@@ -88,18 +91,38 @@ func (c *sseConn) send(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	// ErrNotSupported (e.g. some wrapping writers) leaves the server's own timeouts in charge.
 	now := time.Now()
-	_ = c.rc.SetWriteDeadline(now.Add(time.Duration(c.h.WriteTimeout)))
+	if !c.deadlinesByCaddy {
+		// ErrNotSupported (e.g. some wrapping writers) leaves the server's own timeouts in charge.
+		_ = c.rc.SetWriteDeadline(now.Add(time.Duration(c.h.WriteTimeout)))
+	}
 	if _, err := c.w.Write(p); err != nil {
 		return err
 	}
 	if err := c.rc.Flush(); err != nil {
 		return err
 	}
-	if c.clearDeadline {
+	if c.clearDeadline && !c.deadlinesByCaddy {
 		_ = c.rc.SetWriteDeadline(time.Time{})
 	}
 	c.lastWrite = now
 	return nil
+}
+
+// caddyIdleWriter finds Caddy's idle-timeout writer under w: Caddy wraps every response in one unless the
+// server's write_idle_timeout is disabled, and the timeouts directive publishes its own in the context.
+func caddyIdleWriter(r *http.Request, w http.ResponseWriter) *caddyhttp.IdleTimeoutWriter {
+	if _, iw := caddyhttp.IdleTimeoutsFromContext(r.Context()); iw != nil {
+		return iw
+	}
+	for {
+		switch t := w.(type) {
+		case *caddyhttp.IdleTimeoutWriter:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
