@@ -49,7 +49,10 @@ func TestMain(m *testing.M) {
 }
 
 // siteConfig wraps site directives in a Caddyfile with the test server's globals.
-func siteConfig(site string) string {
+func siteConfig(site string) string { return siteConfigWith("", site) }
+
+// siteConfigWith adds Caddy server options (inside the global servers block) to the test config.
+func siteConfigWith(serverOptions, site string) string {
 	return fmt.Sprintf(`{
 	admin localhost:2999
 	http_port 9080
@@ -58,6 +61,7 @@ func siteConfig(site string) string {
 	skip_install_trust
 	servers {
 		protocols h1 h2 h2c
+		%s
 	}
 	sse {
 		listen %s
@@ -68,14 +72,20 @@ func siteConfig(site string) string {
 http://localhost:9080 {
 %s
 }
-`, embeddedAddr, storeDir, site)
+`, serverOptions, embeddedAddr, storeDir, site)
 }
 
 // loadSite loads a config into the shared test Caddy.
 func loadSite(t *testing.T, site string) *caddytest.Tester {
 	t.Helper()
+	return loadSiteWith(t, "", site)
+}
+
+// loadSiteWith loads a config with extra Caddy server options.
+func loadSiteWith(t *testing.T, serverOptions, site string) *caddytest.Tester {
+	t.Helper()
 	tester := caddytest.NewTester(t)
-	tester.InitServer(siteConfig(site), "caddyfile")
+	tester.InitServer(siteConfigWith(serverOptions, site), "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}

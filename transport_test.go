@@ -12,8 +12,21 @@ import (
 	"time"
 )
 
+// deadlineModes: by default Caddy's idle-timeout writer carries write_timeout; with write_idle_timeout disabled
+// the handler sets and clears its own deadlines. Slow clients must be cut and idle HTTP/2 streams kept in both.
+var deadlineModes = []struct{ name, serverOptions string }{
+	{"caddy idle writer", ""},
+	{"handler deadlines", "timeouts {\n\t\t\twrite_idle -1s\n\t\t}"},
+}
+
 func TestThroughEncodeAndHTTP2(t *testing.T) {
-	loadSite(t, `encode gzip
+	for _, mode := range deadlineModes {
+		t.Run(mode.name, func(t *testing.T) { testThroughEncodeAndHTTP2(t, mode.serverOptions) })
+	}
+}
+
+func testThroughEncodeAndHTTP2(t *testing.T, serverOptions string) {
+	loadSiteWith(t, serverOptions, `encode gzip
 	sse /t15 t15.> {
 		stream T15
 		write_timeout 200ms
@@ -62,7 +75,13 @@ func TestThroughEncodeAndHTTP2(t *testing.T) {
 
 // TestSlowClientIsCutOthersUnaffected: a client that stops reading is disconnected; a healthy one gets everything.
 func TestSlowClientIsCutOthersUnaffected(t *testing.T) {
-	loadSite(t, `sse /t16 t16.> {
+	for _, mode := range deadlineModes {
+		t.Run(mode.name, func(t *testing.T) { testSlowClientIsCut(t, mode.serverOptions) })
+	}
+}
+
+func testSlowClientIsCut(t *testing.T, serverOptions string) {
+	loadSiteWith(t, serverOptions, `sse /t16 t16.> {
 		stream T16
 		buffer 4
 		write_timeout 500ms
