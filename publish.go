@@ -51,9 +51,9 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 		}
 		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %v", err))
 	}
-	conn := h.feed.replayConn()
-	if conn == nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, errNoNATS)
+	conn, err := h.feed.natsConn()
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()

@@ -19,9 +19,9 @@ const (
 	resetTooMany   = "too-many-events" // more than replay_limit events would be replayed
 )
 
-// errNoNATS ends a stream whose replay needs JetStream while it cannot be reached; the client keeps its
+// errNoNATS: JetStream is needed (replay, publish) but cannot be reached. A stream ends and the client keeps its
 // Last-Event-ID and retries.
-var errNoNATS = errors.New("sse: NATS connection unavailable for replay")
+var errNoNATS = errors.New("sse: NATS connection unavailable")
 
 // catchUp is the handover: sub was registered at `last`, so live events after last are already queued for it.
 // Here the client gets what it missed up to and including last, or a reset event, before catchUp returns and
@@ -84,11 +84,11 @@ func (c *sseConn) replayRange(sub *hub.Subscription, patterns []string, epoch st
 		metrics.replays.WithLabelValues(c.h.Stream, "memory").Inc()
 		return c.writeEvents(events)
 	}
-	conn := c.h.feed.replayConn()
-	if conn == nil {
-		return errNoNATS
+	conn, err := c.h.feed.natsConn()
+	if err != nil {
+		return err
 	}
-	err := conn.Replay(c.ctx, c.replayRequest(patterns, after, upto), c.writeMessage)
+	err = conn.Replay(c.ctx, c.replayRequest(patterns, after, upto), c.writeMessage)
 	return c.finishReplay(err, epoch, upto)
 }
 
@@ -104,9 +104,9 @@ func (c *sseConn) replayOldest(sub *hub.Subscription, patterns []string, epoch s
 
 // streamState asks JetStream where the stream stands; errNoNATS while it cannot be reached.
 func (c *sseConn) streamState() (jetstream.StreamState, error) {
-	conn := c.h.feed.replayConn()
-	if conn == nil {
-		return jetstream.StreamState{}, errNoNATS
+	conn, err := c.h.feed.natsConn()
+	if err != nil {
+		return jetstream.StreamState{}, err
 	}
 	state, err := conn.StreamState(c.ctx, c.h.Stream)
 	if err != nil {
@@ -126,13 +126,12 @@ func (c *sseConn) replayLast(sub *hub.Subscription, patterns []string, last uint
 		}
 		return c.writeEvents(events)
 	}
-	conn := c.h.feed.replayConn()
-	if conn == nil {
-		return errNoNATS
+	conn, err := c.h.feed.natsConn()
+	if err != nil {
+		return err
 	}
 	req := c.replayRequest(patterns, 0, last)
-	err := conn.LastN(c.ctx, req, c.h.FirstEventCount, c.writeMessage)
-	if err != nil {
+	if err := conn.LastN(c.ctx, req, c.h.FirstEventCount, c.writeMessage); err != nil {
 		return err
 	}
 	return c.flush()

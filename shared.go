@@ -261,10 +261,13 @@ func (f *feed) start() error {
 	return startErr
 }
 
-// replayConn is the connection for replays and publishing; nil when the feed could not connect.
-func (f *feed) replayConn() *jetstream.Conn {
-	c, _ := f.conn.get()
-	return c
+// natsConn is the connection for replays and publishing; errNoNATS when the feed could not connect.
+func (f *feed) natsConn() (*jetstream.Conn, error) {
+	c, err := f.conn.get()
+	if c == nil {
+		return nil, fmt.Errorf("%w: %v", errNoNATS, err)
+	}
+	return c, nil
 }
 
 func (f *feed) Destruct() error {

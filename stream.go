@@ -21,16 +21,14 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if h.MaxConnections > 0 {
+	if h.MaxConnections > 0 { // counted only under a cap: the counter is shared by every stream of the route
 		if h.life.open.Add(1) > int64(h.MaxConnections) {
 			h.life.open.Add(-1)
 			h.turnAway(w)
 			return nil
 		}
-	} else {
-		h.life.open.Add(1)
+		defer h.life.open.Add(-1)
 	}
-	defer h.life.open.Add(-1)
 	h.watchServerShutdown(r)
 
 	c := &sseConn{
