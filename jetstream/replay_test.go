@@ -266,19 +266,26 @@ func TestReplayConcurrencyBound(t *testing.T) {
 	}
 }
 
+// publishSparse publishes n events numbered from 1 to common, every every-th of them to rare instead.
+func publishSparse(t *testing.T, c *Conn, n, every int, common, rare string) []published {
+	t.Helper()
+	var all []published
+	for i := 1; i <= n; i++ {
+		subject := common
+		if i%every == 0 {
+			subject = rare
+		}
+		all = append(all, published{Seq: publish(t, c, subject, "", fmt.Sprint(i)), Subject: subject, Data: fmt.Sprint(i)})
+	}
+	return all
+}
+
 func TestLastN(t *testing.T) {
 	_, c := inProcess(t)
 	ensure(t, c, testStream("LN", "ln.>"))
 	// ln.rare is every 37th event of 400: sparse enough to make the probe
 	// windows grow several times.
-	var all []published
-	for i := 1; i <= 400; i++ {
-		subject := "ln.common"
-		if i%37 == 0 {
-			subject = "ln.rare"
-		}
-		all = append(all, published{Seq: publish(t, c, subject, "", fmt.Sprint(i)), Subject: subject, Data: fmt.Sprint(i)})
-	}
+	all := publishSparse(t, c, 400, 37, "ln.common", "ln.rare")
 	last := func(filters []string, upto uint64, n int) []published {
 		m := expect(all, filters, 0, upto)
 		return m[max(len(m)-n, 0):]
@@ -340,14 +347,7 @@ func TestLastNAfterEviction(t *testing.T) {
 func TestLastNWhilePublishing(t *testing.T) {
 	_, c := inProcess(t)
 	ensure(t, c, testStream("LP", "lp.>"))
-	var all []published
-	for i := 1; i <= 200; i++ {
-		subject := "lp.common"
-		if i%23 == 0 {
-			subject = "lp.rare"
-		}
-		all = append(all, published{Seq: publish(t, c, subject, "", fmt.Sprint(i)), Subject: subject, Data: fmt.Sprint(i)})
-	}
+	all := publishSparse(t, c, 200, 23, "lp.common", "lp.rare")
 	want := expect(all, []string{"lp.rare"}, 0, 200)[3:] // the last 5 of 8
 
 	stop := make(chan struct{})
