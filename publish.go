@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-sse/caddy-sse/hub"
-	"github.com/caddy-sse/caddy-sse/jetstream"
 )
 
 const (
@@ -57,9 +56,15 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()
+	// The id names the incarnation the event was stored in. The feed's epoch can lag a recreated stream by
+	// seconds, so the stream is asked before and after: the same incarnation on both sides holds the event.
+	before, err := conn.StreamState(ctx, h.Stream)
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: reading stream %q: %w", h.Stream, err))
+	}
 	stream, seq, err := conn.Publish(ctx, subject, h.EventHeader, eventType, data)
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %v", subject, err))
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %w", subject, err))
 	}
 	if stream != h.Stream {
 		h.logger.Warn("published event landed in another stream; this route's clients will not see it",
@@ -67,10 +72,15 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 		return caddyhttp.Error(http.StatusConflict,
 			fmt.Errorf("sse: subject %q is stored by stream %q, not %q", subject, stream, h.Stream))
 	}
-	epoch, err := h.streamEpoch(ctx, conn)
+	after, err := conn.StreamState(ctx, h.Stream)
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: reading stream %q: %w", h.Stream, err))
 	}
+	if after.Epoch != before.Epoch {
+		return caddyhttp.Error(http.StatusServiceUnavailable,
+			fmt.Errorf("sse: stream %q was recreated while publishing; the event (seq %d) may be lost, publish it again", h.Stream, seq))
+	}
+	epoch := after.Epoch
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(epoch, seq), Subject: subject, Stream: stream, Seq: seq})
@@ -100,20 +110,4 @@ func (h *Handler) topicParamName() string {
 		return "topic_param"
 	}
 	return "?" + h.TopicParam + "="
-}
-
-// streamEpoch is the stream incarnation for a published event's id: the feed's when it is running, else asked
-// from JetStream.
-func (h *Handler) streamEpoch(ctx context.Context, conn *jetstream.Conn) (string, error) {
-	select {
-	case <-h.feed.hub.Ready():
-		epoch, _ := h.feed.hub.Position()
-		return epoch, nil
-	default:
-	}
-	state, err := conn.StreamState(ctx, h.Stream)
-	if err != nil {
-		return "", fmt.Errorf("sse: reading stream %q: %v", h.Stream, err)
-	}
-	return state.Epoch, nil
 }

@@ -88,7 +88,7 @@ func (c *sseConn) replayRange(sub *hub.Subscription, patterns []string, epoch st
 	if err != nil {
 		return err
 	}
-	err = conn.Replay(c.ctx, c.replayRequest(patterns, after, upto), c.writeMessage)
+	err = conn.Replay(c.ctx, c.replayRequest(patterns, epoch, after, upto), c.writeMessages)
 	return c.finishReplay(err, epoch, upto)
 }
 
@@ -130,16 +130,20 @@ func (c *sseConn) replayLast(sub *hub.Subscription, patterns []string, last uint
 	if err != nil {
 		return err
 	}
-	req := c.replayRequest(patterns, 0, last)
-	if err := conn.LastN(c.ctx, req, c.h.FirstEventCount, c.writeMessage); err != nil {
+	req := c.replayRequest(patterns, c.epoch, 0, last)
+	if err := conn.LastN(c.ctx, req, c.h.FirstEventCount, c.writeMessages); err != nil {
+		if errors.Is(err, jetstream.ErrStreamChanged) {
+			return c.reset(resetRecreated, c.epoch, last)
+		}
 		return err
 	}
 	return c.flush()
 }
 
-func (c *sseConn) replayRequest(patterns []string, after, upto uint64) jetstream.ReplayRequest {
+func (c *sseConn) replayRequest(patterns []string, epoch string, after, upto uint64) jetstream.ReplayRequest {
 	return jetstream.ReplayRequest{
 		Stream:      c.h.Stream,
+		Epoch:       epoch,
 		Filters:     patterns,
 		After:       after,
 		Upto:        upto,
@@ -148,10 +152,16 @@ func (c *sseConn) replayRequest(patterns []string, after, upto uint64) jetstream
 	}
 }
 
-// writeMessage encodes one message read from JetStream, stamped with the subscription's epoch, and writes it.
-func (c *sseConn) writeMessage(m jetstream.Message) error {
-	c.scratch = hub.AppendEvent(c.scratch[:0], hub.FormatID(c.epoch, m.Seq), m.EventType, m.Data)
-	return c.write(c.scratch)
+// writeMessages encodes messages read from JetStream, stamped with the subscription's epoch (the replay checked
+// that it read that incarnation), and writes them.
+func (c *sseConn) writeMessages(batch []jetstream.Message) error {
+	for _, m := range batch {
+		c.scratch = hub.AppendEvent(c.scratch[:0], hub.FormatID(c.epoch, m.Seq), m.EventType, m.Data)
+		if err := c.write(c.scratch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finishReplay turns the JetStream replay's answer into a reset event where history cannot be honoured.
@@ -166,6 +176,8 @@ func (c *sseConn) finishReplay(err error, epoch string, upto uint64) error {
 		return c.reset(resetTooMany, epoch, upto)
 	case errors.Is(err, jetstream.ErrBeyondEnd):
 		return c.reset(resetBeyondEnd, epoch, upto)
+	case errors.Is(err, jetstream.ErrStreamChanged):
+		return c.reset(resetRecreated, epoch, upto)
 	}
 	return err
 }
