@@ -49,7 +49,8 @@ type StreamState struct {
 	Epoch             string
 	Created           time.Time
 	FirstSeq, LastSeq uint64
-	Msgs, Bytes       uint64 // messages and bytes held
+	LastTime          time.Time // timestamp of the message at LastSeq
+	Msgs, Bytes       uint64    // messages and bytes held
 
 	// Limits, as configured; 0 or -1 means unlimited.
 	MaxAge            time.Duration
@@ -200,6 +201,7 @@ func stateFromInfo(info *natsjs.StreamInfo) StreamState {
 		Created:              info.Created,
 		FirstSeq:             info.State.FirstSeq,
 		LastSeq:              info.State.LastSeq,
+		LastTime:             info.State.LastTime,
 		Msgs:                 info.State.Msgs,
 		Bytes:                info.State.Bytes,
 		MaxAge:               cfg.MaxAge,

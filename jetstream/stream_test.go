@@ -134,11 +134,11 @@ func TestStreamStateCarriesLimits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Msgs != 1 || st.Bytes == 0 || st.FirstSeq != 1 || st.LastSeq != 1 {
+			if st.Msgs != 1 || st.Bytes == 0 || st.FirstSeq != 1 || st.LastSeq != 1 || time.Since(st.LastTime) > time.Minute {
 				t.Errorf("counts: %+v", st)
 			}
 			got := st
-			got.Epoch, got.Created, got.FirstSeq, got.LastSeq, got.Msgs, got.Bytes = "", time.Time{}, 0, 0, 0, 0
+			got.Epoch, got.Created, got.FirstSeq, got.LastSeq, got.LastTime, got.Msgs, got.Bytes = "", time.Time{}, 0, 0, time.Time{}, 0, 0
 			if got != tt.want {
 				t.Errorf("limits %+v, want %+v", got, tt.want)
 			}
