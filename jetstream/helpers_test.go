@@ -142,6 +142,7 @@ type recSink struct {
 	last   uint64
 	begins []beginCall
 	events []recEvent
+	trims  []uint64
 	closed bool // set when the tail has returned; later calls are a bug
 	late   int
 }
@@ -186,6 +187,15 @@ func (s *recSink) Publish(seq uint64, subject, eventType string, data []byte) {
 	if seq > s.last {
 		s.last = seq
 	}
+}
+
+func (s *recSink) Trim(firstSeq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.late++
+	}
+	s.trims = append(s.trims, firstSeq)
 }
 
 func (s *recSink) snapshot() ([]beginCall, []recEvent) {

@@ -15,10 +15,17 @@ import (
 // Sink receives the stream's events from a tail. *hub.Hub satisfies it.
 // Calls never overlap, but they may come from different goroutines: each
 // consumer the tail builds delivers on its own.
+//
+// Begin (re)starts the sink after lastSeq; when that is not its position,
+// the live sequence is broken and the sink resets. Trim says the stream no
+// longer holds the events before firstSeq (purged, deleted, expired,
+// superseded): the sink drops them from any history it keeps, and nothing
+// else changes. The tail calls it whenever it reads the stream's state.
 type Sink interface {
 	Position() (epoch string, last uint64)
 	Begin(epoch string, lastSeq uint64)
 	Publish(seq uint64, subject, eventType string, data []byte)
+	Trim(firstSeq uint64)
 }
 
 // TailConfig says which stream to follow and which message header carries
@@ -180,6 +187,8 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 				t.log.Debug("stream check failed", zap.Error(err))
 			case now.Epoch != state.Epoch:
 				return errStreamRecreated
+			default:
+				h.trim(now.FirstSeq)
 			}
 			check.Reset(jitter(tailCheckEvery))
 		}
@@ -198,6 +207,7 @@ func (t *tail) begin(state StreamState) uint64 {
 	switch {
 	case epoch == state.Epoch && last <= state.LastSeq && !historyLost(state, last, t.lastReadAt(last), time.Now()):
 		t.sink.Begin(epoch, last) // same epoch and position: a resume, nothing is reset
+		t.sink.Trim(state.FirstSeq)
 		return last + 1
 	case epoch == "":
 		t.log.Info("tail starting at the end of the stream", fields...)
@@ -295,7 +305,18 @@ func (h *tailHandler) checkGap() error {
 	case historyLost(st, h.last, h.lastRead, time.Now()):
 		return errHistoryExpired
 	}
+	h.tail.sink.Trim(st.FirstSeq)
 	return nil
+}
+
+// trim passes the stream's first sequence to the sink, unless the handler
+// has stopped.
+func (h *tailHandler) trim(firstSeq uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.stopped {
+		h.tail.sink.Trim(firstSeq)
+	}
 }
 
 func (h *tailHandler) fail(err error) {
