@@ -36,14 +36,21 @@ type TailConfig struct {
 }
 
 const (
-	tailCheckEvery     = 5 * time.Second // how often the stream's incarnation is checked
-	tailRequestTimeout = 10 * time.Second
-	tailHeartbeat      = 5 * time.Second // a silent consumer is noticed after twice this
-	tailInactive       = time.Minute     // server drops a consumer we failed to delete
-	tailMinBackoff     = 250 * time.Millisecond
-	tailMaxBackoff     = 15 * time.Second
-	tailHealthyAfter   = 30 * time.Second // a run this long resets the backoff
-	tailStopTimeout    = 5 * time.Second
+	tailCheckEvery = 5 * time.Second // how often the stream's incarnation and first sequence are checked
+	// tailHeartbeat: a consumer whose server died is noticed after twice
+	// this (nats.go accepts 500ms to 30s; each heartbeat is one small
+	// message from the server while the stream is idle).
+	tailHeartbeat    = time.Second
+	tailCheckTimeout = 2 * time.Second // one stream-state request off the recovery path
+	tailInactive     = time.Minute     // server drops a consumer we failed to delete
+	tailDropTimeout  = 2 * time.Second // deleting an old consumer, in the background
+	tailMinBackoff   = 100 * time.Millisecond
+	tailMaxBackoff   = 15 * time.Second
+	// tailSteadyAfter: a run that consumed this long before failing met a
+	// new incident (a server or leader lost), so the next one starts at once
+	// instead of backing off.
+	tailSteadyAfter = 5 * time.Second
+	tailStopTimeout = 5 * time.Second
 )
 
 // Reasons a tail run ends and restarts.
@@ -63,10 +70,15 @@ var (
 // first sequence, and calls sink.Begin to restart the sink when the stream
 // was recreated or the events after the sink's position are gone.
 //
+// Recovery is quick: requests are short attempts retried through a leader
+// election, the old consumer is deleted in the background, and a rebuild
+// after a run that was healthy does not back off.
+//
 // When Tail returns, sink is no longer called.
 func (c *Conn) Tail(ctx context.Context, cfg TailConfig, sink Sink) {
 	t := &tail{conn: c, cfg: cfg, sink: sink, log: c.log.With(zap.String("stream", cfg.Stream.Name))}
 	t.loop(ctx)
+	t.drops.Wait()
 }
 
 type tail struct {
@@ -79,6 +91,8 @@ type tail struct {
 	// and its timestamp, kept across runs to judge a gap at the next begin.
 	lastSeq  uint64
 	lastRead time.Time
+
+	drops sync.WaitGroup // consumers being deleted in the background
 }
 
 func (t *tail) loop(ctx context.Context) {
@@ -91,13 +105,12 @@ func (t *tail) loop(ctx context.Context) {
 			}
 			return
 		}
-		began := time.Now()
-		err = t.run(ctx, connEpoch)
+		consumed, err := t.run(ctx, connEpoch)
 		if ctx.Err() != nil {
 			t.log.Info("tail stopped")
 			return
 		}
-		if time.Since(began) >= tailHealthyAfter {
+		if consumed >= tailSteadyAfter || errors.Is(err, errConnectionLost) {
 			backoff = tailMinBackoff
 		}
 		wait := jitter(backoff)
@@ -111,43 +124,43 @@ func (t *tail) loop(ctx context.Context) {
 }
 
 // run follows the stream with one consumer until something goes wrong; the
-// error says what.
-func (t *tail) run(ctx context.Context, connEpoch uint64) error {
+// error says what, and consumed how long the consumer delivered.
+func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duration, err error) {
 	name := t.cfg.Stream.Name
-	rctx, cancel := context.WithTimeout(ctx, tailRequestTimeout)
-	state, err := t.conn.ensureStream(rctx, t.cfg.Stream)
-	cancel()
-	if errors.Is(err, errSubjectsNotAdded) {
-		err = nil // logged by ensureStream; the stream works for what it has
-	}
-	if err != nil {
+	r := t.retrier(connEpoch)
+	var state StreamState
+	err = r.do(ctx, func(ctx context.Context) error {
+		var err error
+		state, err = t.conn.ensureStream(ctx, t.cfg.Stream)
+		if errors.Is(err, errSubjectsNotAdded) {
+			return nil // logged by ensureStream; the stream works for what it has
+		}
 		return err
+	})
+	if err != nil {
+		return 0, err
 	}
 	start := t.begin(state)
 
-	rctx, cancel = context.WithTimeout(ctx, tailRequestTimeout)
-	defer cancel()
-	cons, err := t.conn.js.CreateConsumer(rctx, name, natsjs.ConsumerConfig{
-		Description:       "caddy-sse live tail",
-		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
-		OptStartSeq:       start,
-		AckPolicy:         natsjs.AckNonePolicy,
-		InactiveThreshold: tailInactive,
-		MemoryStorage:     true,
-		Replicas:          1,
-	})
+	cons, err := t.createConsumer(ctx, r, start)
 	if err != nil {
-		return fmt.Errorf("create consumer: %w", err)
+		return 0, err
 	}
-	defer t.conn.dropConsumer(name, cons.CachedInfo().Name)
+	defer t.dropInBackground(cons.CachedInfo().Name)
 
 	// The stream may have been recreated between reading its state and
 	// creating the consumer: a consumer on the new stream must not feed
 	// events under the old epoch.
-	if now, err := t.conn.StreamState(rctx, name); err != nil {
+	var now StreamState
+	if err := r.do(ctx, func(ctx context.Context) error {
+		var err error
+		now, err = t.conn.StreamState(ctx, name)
 		return err
-	} else if now.Epoch != state.Epoch {
-		return errStreamRecreated
+	}); err != nil {
+		return 0, err
+	}
+	if now.Epoch != state.Epoch {
+		return 0, errStreamRecreated
 	}
 
 	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, lastRead: t.lastReadAt(start - 1), failed: make(chan error, 1)}
@@ -156,11 +169,18 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 		natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) { h.fail(err) }),
 		natsjs.PullHeartbeat(tailHeartbeat))
 	if err != nil {
-		return fmt.Errorf("consume: %w", err)
+		return 0, fmt.Errorf("consume: %w", err)
 	}
 	defer h.stop(cc)
+	began := time.Now()
 	t.log.Info("tail running", zap.String("epoch", state.Epoch), zap.Uint64("start_seq", start))
+	err = t.follow(ctx, connEpoch, h, state.Epoch)
+	return time.Since(began), err
+}
 
+// follow waits while the consumer delivers, checking the stream now and
+// then, until the run must end.
+func (t *tail) follow(ctx context.Context, connEpoch uint64, h *tailHandler, epoch string) error {
 	check := time.NewTimer(jitter(tailCheckEvery))
 	defer check.Stop()
 	for {
@@ -175,8 +195,8 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 			return err
 		case <-changed:
 		case <-check.C:
-			cctx, cancel := context.WithTimeout(ctx, tailRequestTimeout)
-			now, err := t.conn.StreamState(cctx, name)
+			cctx, cancel := context.WithTimeout(ctx, tailCheckTimeout)
+			now, err := t.conn.StreamState(cctx, t.cfg.Stream.Name)
 			cancel()
 			switch {
 			case errors.Is(err, ErrNoStream):
@@ -185,7 +205,7 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 				// Transient; real trouble also shows up as missed heartbeats
 				// or a connection change.
 				t.log.Debug("stream check failed", zap.Error(err))
-			case now.Epoch != state.Epoch:
+			case now.Epoch != epoch:
 				return errStreamRecreated
 			default:
 				h.trim(now.FirstSeq)
@@ -193,6 +213,71 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 			check.Reset(jitter(tailCheckEvery))
 		}
 	}
+}
+
+// createConsumer creates the run's consumer, starting at start. It is named
+// up front so that a retry after an attempt timed out is idempotent: it
+// finds the consumer that attempt may have created instead of leaving it
+// to expire.
+func (t *tail) createConsumer(ctx context.Context, r retrier, start uint64) (natsjs.Consumer, error) {
+	stream := t.cfg.Stream.Name
+	cfg := natsjs.ConsumerConfig{
+		Name:              fmt.Sprintf("caddy-sse-tail-%016x", rand.Uint64()),
+		Description:       "caddy-sse live tail",
+		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         natsjs.AckNonePolicy,
+		InactiveThreshold: tailInactive,
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
+	var cons natsjs.Consumer
+	err := r.do(ctx, func(ctx context.Context) error {
+		var err error
+		cons, err = t.conn.js.CreateConsumer(ctx, stream, cfg)
+		if errors.Is(err, natsjs.ErrConsumerExists) {
+			cons, err = t.conn.js.Consumer(ctx, stream, cfg.Name)
+		}
+		return err
+	})
+	if errors.Is(err, natsjs.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrNoStream, stream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer: %w", err)
+	}
+	return cons, nil
+}
+
+// retrier retries the run's requests through a leader election; it stops
+// when the connection changes, since the loop then rebuilds anyway.
+func (t *tail) retrier(connEpoch uint64) retrier {
+	return retrier{
+		stop: func() error {
+			if t.conn.epoch.Load() != connEpoch || !t.conn.nc.IsConnected() {
+				return errConnectionLost
+			}
+			return nil
+		},
+		onRetry: func(attempt int, err error) {
+			if attempt == 0 {
+				t.log.Warn("JetStream not answering, retrying", zap.Error(err))
+			} else {
+				t.log.Debug("JetStream not answering, retrying", zap.Int("attempt", attempt+1), zap.Error(err))
+			}
+		},
+	}
+}
+
+// dropInBackground deletes a consumer the tail is done with without making
+// the next run wait: its server may be the one that just died, and the
+// request would only time out. Tail waits for these before it returns.
+func (t *tail) dropInBackground(consumer string) {
+	t.drops.Add(1)
+	go func() {
+		defer t.drops.Done()
+		t.conn.dropConsumerWithin(t.cfg.Stream.Name, consumer, tailDropTimeout)
+	}()
 }
 
 // begin compares the sink's position with the stream and returns the first
@@ -230,153 +315,4 @@ func (t *tail) lastReadAt(seq uint64) time.Time {
 		return t.lastRead
 	}
 	return time.Time{}
-}
-
-// tailHandler receives the consumer's messages and errors.
-type tailHandler struct {
-	tail  *tail
-	ctx   context.Context
-	epoch string
-
-	mu       sync.Mutex // held while calling the sink
-	stopped  bool
-	last     uint64    // stream sequence of the last message given to the sink
-	lastRead time.Time // its timestamp
-	dseq     uint64    // consumer delivery sequence of the last message seen
-	failed   chan error
-}
-
-// remember hands the handler's position to the tail for the next run.
-func (h *tailHandler) remember() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.tail.lastSeq, h.tail.lastRead = h.last, h.lastRead
-}
-
-func (h *tailHandler) handle(msg natsjs.Msg) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopped {
-		return
-	}
-	md, err := msg.Metadata()
-	if err != nil {
-		h.failLocked(err)
-		return
-	}
-	// With AckNone a message lost in flight is never redelivered; a jump in
-	// the delivery sequence shows it, and the rebuild reads it again.
-	if md.Sequence.Consumer != h.dseq+1 {
-		h.failLocked(fmt.Errorf("%w: expected delivery %d, got %d", errDeliveryGap, h.dseq+1, md.Sequence.Consumer))
-		return
-	}
-	h.dseq = md.Sequence.Consumer
-	seq := md.Sequence.Stream
-	if seq <= h.last {
-		return
-	}
-	if seq != h.last+1 {
-		if err := h.checkGap(); err != nil {
-			h.failLocked(err)
-			return
-		}
-	}
-	var eventType string
-	if name := h.tail.cfg.EventHeader; name != "" {
-		eventType = msg.Headers().Get(name)
-	}
-	h.tail.sink.Publish(seq, msg.Subject(), eventType, msg.Data())
-	h.last, h.lastRead = seq, md.Timestamp
-}
-
-// checkGap decides whether skipped sequences are harmless (deleted or
-// superseded messages, see historyLost) or mean lost history: JetStream
-// silently moves past expired messages, and a recreated stream restarts its
-// sequences.
-func (h *tailHandler) checkGap() error {
-	ctx, cancel := context.WithTimeout(h.ctx, tailRequestTimeout)
-	defer cancel()
-	st, err := h.tail.conn.StreamState(ctx, h.tail.cfg.Stream.Name)
-	switch {
-	case err != nil:
-		return err
-	case st.Epoch != h.epoch:
-		return errStreamRecreated
-	case historyLost(st, h.last, h.lastRead, time.Now()):
-		return errHistoryExpired
-	}
-	h.tail.sink.Trim(st.FirstSeq)
-	return nil
-}
-
-// trim passes the stream's first sequence to the sink, unless the handler
-// has stopped.
-func (h *tailHandler) trim(firstSeq uint64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.stopped {
-		h.tail.sink.Trim(firstSeq)
-	}
-}
-
-func (h *tailHandler) fail(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.failLocked(err)
-}
-
-func (h *tailHandler) failLocked(err error) {
-	if h.stopped {
-		return
-	}
-	h.stopped = true
-	h.failed <- err // cap 1, and only the first failure gets here
-}
-
-// stop ends consuming; once it returns the sink is not called again.
-func (h *tailHandler) stop(cc natsjs.ConsumeContext) {
-	h.mu.Lock()
-	h.stopped = true
-	h.mu.Unlock()
-	cc.Stop()
-	// Wait for the library's goroutines so none outlive the tail.
-	select {
-	case <-cc.Closed():
-	case <-time.After(tailStopTimeout):
-	}
-}
-
-// dropConsumer deletes a consumer we are done with. Best effort: if it
-// fails, the server removes the consumer after its inactivity threshold.
-func (c *Conn) dropConsumer(stream, consumer string) {
-	if !c.nc.IsConnected() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.js.DeleteConsumer(ctx, stream, consumer); err != nil &&
-		!errors.Is(err, natsjs.ErrConsumerNotFound) && !errors.Is(err, natsjs.ErrStreamNotFound) {
-		c.log.Debug("could not delete consumer", zap.String("stream", stream), zap.String("consumer", consumer), zap.Error(err))
-	}
-}
-
-// jitter spreads d over [d/2, d) so that nodes restarted together do not
-// retry in lockstep.
-func jitter(d time.Duration) time.Duration {
-	if d < 2 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
-}
-
-// sleepCtx waits for d; false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
