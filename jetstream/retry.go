@@ -13,57 +13,96 @@ import (
 
 // A JetStream request during a leader election either fails at once (503,
 // "JetStream system temporarily unavailable", no responders) or is not
-// answered at all. So a request is tried with a short deadline and retried
-// soon, rather than given one long deadline that outlasts the election.
+// answered at all. One long deadline outlasts the election; short
+// deadlines alone starve a slow server. So an attempt may take
+// attemptTimeout, but when it has not answered after hedgeAfter another
+// one starts beside it, and the first answer wins: a request is answered
+// within about hedgeAfter of JetStream serving again, and a slow server
+// still gets to answer.
 const (
-	attemptTimeout    = time.Second     // deadline of the first attempts...
-	attemptTimeoutMax = 4 * time.Second // ...doubling every third attempt up to this, for a slow server
-	retryWaitMin      = 50 * time.Millisecond
-	retryWaitMax      = time.Second // keeps a retry within about a second of the cluster answering again
+	attemptTimeout = 4 * time.Second
+	hedgeAfter     = 500 * time.Millisecond
+	maxInFlight    = 4 // attempts running at once
+	retryWaitMin   = 50 * time.Millisecond
+	retryWaitMax   = 500 * time.Millisecond // after a failed attempt, when none is in flight
 )
 
-// retrier repeats one request until it succeeds.
+// retrier says when retries of one request end early, and what to do on
+// each failed attempt.
 type retrier struct {
-	// stop ends the retries early with its error when it returns one (the
-	// connection was lost, for instance).
+	// stop, called after a failed attempt, ends the retries with its error
+	// when it returns one (the connection was lost, for instance).
 	stop    func() error
-	onRetry func(attempt int, err error) // called before waiting to retry
+	onRetry func(failures int, err error) // after each transient failure; failures counts them
 }
 
-// do calls op until it succeeds, fails with an error that is not
-// transient (returned as is), stop says to give up, or ctx ends.
-func (r retrier) do(ctx context.Context, op func(ctx context.Context) error) error {
-	wait := retryWaitMin
-	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, attemptDeadline(attempt))
-		err := op(actx)
-		cancel()
-		switch {
-		case err == nil:
-			return nil
-		case ctx.Err() != nil:
-			return ctx.Err()
-		}
-		if r.stop != nil {
-			if serr := r.stop(); serr != nil {
-				return serr
-			}
-		}
-		if !transient(err) {
-			return err
-		}
-		if r.onRetry != nil {
-			r.onRetry(attempt, err)
-		}
-		if !sleepCtx(ctx, jitter(wait)) {
-			return ctx.Err()
-		}
-		wait = min(2*wait, retryWaitMax)
+// retry calls op until an attempt succeeds, one fails with an error that
+// is not transient (returned as is), r.stop says to give up, or ctx ends.
+// op must be idempotent: attempts may overlap. Attempts still running when
+// retry returns are cancelled.
+func retry[T any](ctx context.Context, r retrier, op func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
 	}
-}
-
-func attemptDeadline(attempt int) time.Duration {
-	return min(attemptTimeout<<(attempt/3), attemptTimeoutMax)
+	results := make(chan result, maxInFlight) // never blocks an attempt
+	inFlight, failures := 0, 0
+	launch := func() {
+		inFlight++
+		go func() {
+			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			defer cancel()
+			v, err := op(actx)
+			results <- result{v, err}
+		}()
+	}
+	hedge := time.NewTimer(hedgeAfter)
+	defer hedge.Stop()
+	launch()
+	wait := retryWaitMin
+	var zero T
+	for {
+		select {
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case <-hedge.C:
+			if inFlight < maxInFlight {
+				launch()
+			}
+			hedge.Reset(hedgeAfter)
+		case res := <-results:
+			inFlight--
+			if res.err == nil {
+				return res.v, nil
+			}
+			if ctx.Err() != nil {
+				return zero, ctx.Err()
+			}
+			if r.stop != nil {
+				if err := r.stop(); err != nil {
+					return zero, err
+				}
+			}
+			if !transient(res.err) {
+				return zero, res.err
+			}
+			failures++
+			if r.onRetry != nil {
+				r.onRetry(failures, res.err)
+			}
+			if inFlight > 0 {
+				continue // the hedge timer starts the next one
+			}
+			if !sleepCtx(ctx, jitter(wait)) {
+				return zero, ctx.Err()
+			}
+			wait = min(2*wait, retryWaitMax)
+			launch()
+			hedge.Reset(hedgeAfter)
+		}
+	}
 }
 
 // transient reports whether err is what JetStream answers while it cannot

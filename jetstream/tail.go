@@ -128,14 +128,12 @@ func (t *tail) loop(ctx context.Context) {
 func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duration, err error) {
 	name := t.cfg.Stream.Name
 	r := t.retrier(connEpoch)
-	var state StreamState
-	err = r.do(ctx, func(ctx context.Context) error {
-		var err error
-		state, err = t.conn.ensureStream(ctx, t.cfg.Stream)
+	state, err := retry(ctx, r, func(ctx context.Context) (StreamState, error) {
+		state, err := t.conn.ensureStream(ctx, t.cfg.Stream)
 		if errors.Is(err, errSubjectsNotAdded) {
-			return nil // logged by ensureStream; the stream works for what it has
+			err = nil // logged by ensureStream; the stream works for what it has
 		}
-		return err
+		return state, err
 	})
 	if err != nil {
 		return 0, err
@@ -151,12 +149,8 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duratio
 	// The stream may have been recreated between reading its state and
 	// creating the consumer: a consumer on the new stream must not feed
 	// events under the old epoch.
-	var now StreamState
-	if err := r.do(ctx, func(ctx context.Context) error {
-		var err error
-		now, err = t.conn.StreamState(ctx, name)
-		return err
-	}); err != nil {
+	now, err := retry(ctx, r, func(ctx context.Context) (StreamState, error) { return t.conn.StreamState(ctx, name) })
+	if err != nil {
 		return 0, err
 	}
 	if now.Epoch != state.Epoch {
@@ -216,9 +210,9 @@ func (t *tail) follow(ctx context.Context, connEpoch uint64, h *tailHandler, epo
 }
 
 // createConsumer creates the run's consumer, starting at start. It is named
-// up front so that a retry after an attempt timed out is idempotent: it
-// finds the consumer that attempt may have created instead of leaving it
-// to expire.
+// up front so that attempts are idempotent: overlapping or retried ones
+// find the consumer another attempt created instead of leaving it to
+// expire.
 func (t *tail) createConsumer(ctx context.Context, r retrier, start uint64) (natsjs.Consumer, error) {
 	stream := t.cfg.Stream.Name
 	cfg := natsjs.ConsumerConfig{
@@ -231,14 +225,12 @@ func (t *tail) createConsumer(ctx context.Context, r retrier, start uint64) (nat
 		MemoryStorage:     true,
 		Replicas:          1,
 	}
-	var cons natsjs.Consumer
-	err := r.do(ctx, func(ctx context.Context) error {
-		var err error
-		cons, err = t.conn.js.CreateConsumer(ctx, stream, cfg)
+	cons, err := retry(ctx, r, func(ctx context.Context) (natsjs.Consumer, error) {
+		cons, err := t.conn.js.CreateConsumer(ctx, stream, cfg)
 		if errors.Is(err, natsjs.ErrConsumerExists) {
 			cons, err = t.conn.js.Consumer(ctx, stream, cfg.Name)
 		}
-		return err
+		return cons, err
 	})
 	if errors.Is(err, natsjs.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrNoStream, stream)
@@ -259,11 +251,11 @@ func (t *tail) retrier(connEpoch uint64) retrier {
 			}
 			return nil
 		},
-		onRetry: func(attempt int, err error) {
-			if attempt == 0 {
+		onRetry: func(failures int, err error) {
+			if failures == 1 {
 				t.log.Warn("JetStream not answering, retrying", zap.Error(err))
 			} else {
-				t.log.Debug("JetStream not answering, retrying", zap.Int("attempt", attempt+1), zap.Error(err))
+				t.log.Debug("JetStream not answering, retrying", zap.Int("failures", failures), zap.Error(err))
 			}
 		},
 	}
