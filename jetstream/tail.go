@@ -157,7 +157,7 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duratio
 		return 0, errStreamRecreated
 	}
 
-	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, lastRead: t.lastReadAt(start - 1), failed: make(chan error, 1)}
+	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, lastRead: t.lastReadAt(start - 1), state: now, failed: make(chan error, 1)}
 	defer h.remember()
 	cc, err := cons.Consume(h.handle,
 		natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) { h.fail(err) }),
@@ -202,7 +202,7 @@ func (t *tail) follow(ctx context.Context, connEpoch uint64, h *tailHandler, epo
 			case now.Epoch != epoch:
 				return errStreamRecreated
 			default:
-				h.trim(now.FirstSeq)
+				h.observe(now)
 			}
 			check.Reset(jitter(tailCheckEvery))
 		}

@@ -17,9 +17,10 @@ type tailHandler struct {
 
 	mu       sync.Mutex // held while calling the sink
 	stopped  bool
-	last     uint64    // stream sequence of the last message given to the sink
-	lastRead time.Time // its timestamp
-	dseq     uint64    // consumer delivery sequence of the last message seen
+	last     uint64      // stream sequence of the last message given to the sink
+	lastRead time.Time   // its timestamp
+	dseq     uint64      // consumer delivery sequence of the last message seen
+	state    StreamState // the stream's state as last read, for its limits
 	failed   chan error
 }
 
@@ -69,8 +70,13 @@ func (h *tailHandler) handle(msg natsjs.Msg) {
 // checkGap decides whether skipped sequences are harmless (deleted or
 // superseded messages, see historyLost) or mean lost history: JetStream
 // silently moves past expired messages, and a recreated stream restarts its
-// sequences.
+// sequences. On a KV-style stream whose limits make every head move
+// harmless, nearly every message may be a gap: the last state read answers
+// then, without a request per message (the periodic check trims).
 func (h *tailHandler) checkGap() error {
+	if headMovesAreHarmless(h.state, h.lastRead, time.Now()) {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(h.ctx, tailCheckTimeout)
 	defer cancel()
 	st, err := h.tail.conn.StreamState(ctx, h.tail.cfg.Stream.Name)
@@ -82,18 +88,24 @@ func (h *tailHandler) checkGap() error {
 	case historyLost(st, h.last, h.lastRead, time.Now()):
 		return errHistoryExpired
 	}
-	h.tail.sink.Trim(st.FirstSeq)
+	h.observeLocked(st)
 	return nil
 }
 
-// trim passes the stream's first sequence to the sink, unless the handler
-// has stopped.
-func (h *tailHandler) trim(firstSeq uint64) {
+// observe records a state read of the stream and passes its first
+// sequence to the sink, unless the handler has stopped.
+func (h *tailHandler) observe(st StreamState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.stopped {
-		h.tail.sink.Trim(firstSeq)
+	h.observeLocked(st)
+}
+
+func (h *tailHandler) observeLocked(st StreamState) {
+	if h.stopped {
+		return
 	}
+	h.state = st
+	h.tail.sink.Trim(st.FirstSeq)
 }
 
 func (h *tailHandler) fail(err error) {
