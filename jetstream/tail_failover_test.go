@@ -76,7 +76,7 @@ func TestTailFailover(t *testing.T) {
 			waitConnected(t, c)
 
 			sink := &arrivalSink{}
-			runHubTail(t, c, TailConfig{Stream: cfg}, sink)
+			runTail(t, c, TailConfig{Stream: cfg}, sink)
 			waitFor(t, "Begin", func() bool { return len(sink.resets()) == 1 })
 			victim := leader
 			if tt.killConsumer {

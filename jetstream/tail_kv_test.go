@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,11 +56,7 @@ func TestTailKVStreamSupersessionIsNotLoss(t *testing.T) {
 	const bursts, perBurst = 5, 2000
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, c := inProcess(t)
-			if _, err := c.js.CreateStream(ctxFor(t), tt.cfg); err != nil {
-				t.Fatal(err)
-			}
-			subject := tt.cfg.Subjects[0][:len(tt.cfg.Subjects[0])-1] + "key"
+			c, subject := userStream(t, tt.cfg)
 			sink := &recSink{}
 			runTail(t, c, TailConfig{Stream: StreamConfig{Name: tt.cfg.Name}}, sink)
 			waitFor(t, "Begin", func() bool { return len(sink.resets()) == 1 })
@@ -110,11 +107,7 @@ func TestTailBeginResumesBehindKVHead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, c := inProcess(t)
-			if _, err := c.js.CreateStream(ctxFor(t), tt.cfg); err != nil {
-				t.Fatal(err)
-			}
-			subject := tt.cfg.Subjects[0][:len(tt.cfg.Subjects[0])-1] + "key"
+			c, subject := userStream(t, tt.cfg)
 			for n := 1; n <= 10; n++ {
 				publish(t, c, subject, "", fmt.Sprint(n))
 			}
@@ -159,4 +152,15 @@ func apiRequests(t *testing.T, c *Conn) uint64 {
 		t.Fatal(err)
 	}
 	return info.API.Total
+}
+
+// userStream starts a server holding a stream created as an app would (not
+// by caddy-sse) and returns a connection and a subject the stream captures.
+func userStream(t *testing.T, cfg natsjs.StreamConfig) (*Conn, string) {
+	t.Helper()
+	_, c := inProcess(t)
+	if _, err := c.js.CreateStream(ctxFor(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c, strings.TrimSuffix(cfg.Subjects[0], ">") + "key"
 }

@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -21,21 +20,6 @@ type beginCounter struct {
 func (b *beginCounter) Begin(epoch string, last uint64) {
 	b.begins.Add(1)
 	b.Hub.Begin(epoch, last)
-}
-
-// runHubTail feeds h from the stream until the test ends.
-func runHubTail(t *testing.T, c *Conn, cfg TailConfig, h Sink) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Tail(ctx, cfg, h)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
 }
 
 // When the stream's head moves past events the hub holds (purge, DeleteMsg
@@ -77,12 +61,9 @@ func TestTailTrimsHubHistory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel() // each waits for the tail's periodic stream check
-			_, c := inProcess(t)
-			if _, err := c.js.CreateStream(ctxFor(t), tt.cfg); err != nil {
-				t.Fatal(err)
-			}
+			c, _ := userStream(t, tt.cfg)
 			h := &beginCounter{Hub: hub.New(hub.Config{})}
-			runHubTail(t, c, TailConfig{Stream: StreamConfig{Name: tt.cfg.Name}}, h)
+			runTail(t, c, TailConfig{Stream: StreamConfig{Name: tt.cfg.Name}}, h)
 			select {
 			case <-h.Ready():
 			case <-time.After(waitLong):
