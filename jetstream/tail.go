@@ -41,7 +41,7 @@ const (
 	// this (nats.go accepts 500ms to 30s; each heartbeat is one small
 	// message from the server while the stream is idle).
 	tailHeartbeat    = time.Second
-	tailCheckTimeout = 2 * time.Second // one stream-state request off the recovery path
+	tailCheckTimeout = 2 * time.Second // one stream-state request: the periodic check, a gap
 	tailInactive     = time.Minute     // server drops a consumer we failed to delete
 	tailDropTimeout  = 2 * time.Second // deleting an old consumer, in the background
 	tailMinBackoff   = 100 * time.Millisecond
@@ -156,6 +156,7 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duratio
 	if now.Epoch != state.Epoch {
 		return 0, errStreamRecreated
 	}
+	t.sink.Trim(now.FirstSeq) // no consumer delivers yet: calls cannot overlap
 
 	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, lastRead: t.lastReadAt(start - 1), state: now, failed: make(chan error, 1)}
 	defer h.remember()
