@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-sse/caddy-sse/hub"
-	"github.com/caddy-sse/caddy-sse/jetstream"
 )
 
 const (
@@ -49,31 +48,30 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 			return caddyhttp.Error(http.StatusRequestEntityTooLarge,
 				fmt.Errorf("sse: event body over %d bytes", maxPublishBytes))
 		}
-		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %v", err))
-	}
-	conn, err := h.feed.natsConn()
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()
-	stream, seq, err := conn.Publish(ctx, subject, h.EventHeader, eventType, data)
+	pub, err := h.feed.publish(ctx, subject, eventType, data)
+	if errors.Is(err, errNoNATS) {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %v", subject, err))
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %w", subject, err))
 	}
-	if stream != h.Stream {
+	if pub.stream != h.Stream {
 		h.logger.Warn("published event landed in another stream; this route's clients will not see it",
-			zap.String("subject", subject), zap.String("stream", stream), zap.String("expected", h.Stream))
+			zap.String("subject", subject), zap.String("stream", pub.stream), zap.String("expected", h.Stream))
 		return caddyhttp.Error(http.StatusConflict,
-			fmt.Errorf("sse: subject %q is stored by stream %q, not %q", subject, stream, h.Stream))
+			fmt.Errorf("sse: subject %q is stored by stream %q, not %q", subject, pub.stream, h.Stream))
 	}
-	epoch, err := h.streamEpoch(ctx, conn)
+	epoch, err := h.feed.epoch(ctx)
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(epoch, seq), Subject: subject, Stream: stream, Seq: seq})
+	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(epoch, pub.seq), Subject: subject, Stream: pub.stream, Seq: pub.seq})
 }
 
 // publishSubject is the one concrete subject a POST publishes to: the topic_param value if given (inside the
@@ -100,20 +98,4 @@ func (h *Handler) topicParamName() string {
 		return "topic_param"
 	}
 	return "?" + h.TopicParam + "="
-}
-
-// streamEpoch is the stream incarnation for a published event's id: the feed's when it is running, else asked
-// from JetStream.
-func (h *Handler) streamEpoch(ctx context.Context, conn *jetstream.Conn) (string, error) {
-	select {
-	case <-h.feed.hub.Ready():
-		epoch, _ := h.feed.hub.Position()
-		return epoch, nil
-	default:
-	}
-	state, err := conn.StreamState(ctx, h.Stream)
-	if err != nil {
-		return "", fmt.Errorf("sse: reading stream %q: %v", h.Stream, err)
-	}
-	return state.Epoch, nil
 }
