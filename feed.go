@@ -137,40 +137,43 @@ func (f *feed) natsConn() (*jetstream.Conn, error) {
 	return c, nil
 }
 
-// published says where a published event landed.
+// published says where a published event landed: its stream, sequence and the incarnation that stored it.
 type published struct {
 	stream string
 	seq    uint64
+	epoch  string // empty when stream is not the feed's
 }
 
-// publish stores one event on subject, with eventType in the feed's event header.
+// publish stores one event on subject, with eventType in the feed's event header. The hub's epoch can lag a
+// recreated stream by seconds, so the stream is asked before and after: the same incarnation on both sides
+// holds the event.
 func (f *feed) publish(ctx context.Context, subject, eventType string, data []byte) (published, error) {
 	conn, err := f.natsConn()
 	if err != nil {
 		return published{}, err
 	}
+	name := f.tail.Stream.Name
+	before, err := conn.StreamState(ctx, name)
+	if err != nil {
+		return published{}, fmt.Errorf("sse: reading stream %q: %w", name, err)
+	}
 	stream, seq, err := conn.Publish(ctx, subject, f.tail.EventHeader, eventType, data)
-	return published{stream, seq}, err
-}
-
-// epoch is the stream incarnation for a published event's id: the hub's when it is running, else asked from
-// JetStream.
-func (f *feed) epoch(ctx context.Context) (string, error) {
-	select {
-	case <-f.hub.Ready():
-		epoch, _ := f.hub.Position()
-		return epoch, nil
-	default:
-	}
-	conn, err := f.natsConn()
 	if err != nil {
-		return "", err
+		return published{}, fmt.Errorf("sse: publishing to %q: %w", subject, err)
 	}
-	state, err := conn.StreamState(ctx, f.tail.Stream.Name)
+	pub := published{stream: stream, seq: seq}
+	if stream != name {
+		return pub, nil
+	}
+	after, err := conn.StreamState(ctx, name)
 	if err != nil {
-		return "", fmt.Errorf("sse: reading stream %q: %w", f.tail.Stream.Name, err)
+		return published{}, fmt.Errorf("sse: reading stream %q: %w", name, err)
 	}
-	return state.Epoch, nil
+	if after.Epoch != before.Epoch {
+		return published{}, fmt.Errorf("sse: stream %q was recreated while publishing; the event (seq %d) may be lost, publish it again", name, seq)
+	}
+	pub.epoch = after.Epoch
+	return pub, nil
 }
 
 func (f *feed) Destruct() error {
@@ -192,9 +195,6 @@ var errNoNATS = errors.New("sse: NATS connection unavailable")
 // The feed is the sessions' only way to events (session.Feed): live from the hub, history from the hub's memory
 // when it still holds the range, else from JetStream.
 var _ session.Feed = (*feed)(nil)
-
-// replayBatch is how many JetStream messages go to a session at once.
-const replayBatch = 128
 
 func (f *feed) Ready() <-chan struct{} { return f.hub.Ready() }
 
@@ -228,9 +228,8 @@ func (f *feed) Replay(ctx context.Context, req session.ReplayRequest, fn func(se
 	if err != nil {
 		return session.SourceStorage, err
 	}
-	b := batcher{epoch: req.Epoch, fn: fn}
-	err = conn.Replay(ctx, f.replayRequest(req), b.add)
-	return session.SourceStorage, resetFor(b.finish(err))
+	err = conn.Replay(ctx, f.replayRequest(req), storageBatches(req.Epoch, fn))
+	return session.SourceStorage, resetFor(err)
 }
 
 // LastN serves the n most recent events up to req.Upto from memory when the hub holds them, else from JetStream.
@@ -247,8 +246,7 @@ func (f *feed) LastN(ctx context.Context, req session.ReplayRequest, n int, fn f
 		return err
 	}
 	req.After = 0
-	b := batcher{epoch: req.Epoch, fn: fn}
-	return resetFor(b.finish(conn.LastN(ctx, f.replayRequest(req), n, b.add)))
+	return resetFor(conn.LastN(ctx, f.replayRequest(req), n, storageBatches(req.Epoch, fn)))
 }
 
 // CheckAhead asks the stream whether it holds seq in epoch: a client may have seen an event on a node that is
@@ -284,6 +282,7 @@ func (f *feed) streamState(ctx context.Context, epoch string) (jetstream.StreamS
 func (f *feed) replayRequest(req session.ReplayRequest) jetstream.ReplayRequest {
 	return jetstream.ReplayRequest{
 		Stream:      f.tail.Stream.Name,
+		Epoch:       req.Epoch,
 		Filters:     req.Patterns,
 		After:       req.After,
 		Upto:        req.Upto,
@@ -292,38 +291,19 @@ func (f *feed) replayRequest(req session.ReplayRequest) jetstream.ReplayRequest 
 	}
 }
 
-// batcher groups JetStream messages into session batches. fn returns once the session wrote a batch, so the
-// slice is reused.
-type batcher struct {
-	epoch string
-	fn    func(session.Batch) error
-	msgs  []session.Message
-}
-
-func (b *batcher) add(m jetstream.Message) error {
-	b.msgs = append(b.msgs, session.Message{Seq: m.Seq, Type: m.EventType, Data: m.Data})
-	if len(b.msgs) < replayBatch {
-		return nil
-	}
-	return b.send()
-}
-
-func (b *batcher) send() error {
-	if len(b.msgs) == 0 {
-		return nil
-	}
-	err := b.fn(session.Batch{Epoch: b.epoch, Messages: b.msgs})
-	clear(b.msgs)
-	b.msgs = b.msgs[:0]
-	return err
-}
-
-// finish sends what is left once the read ended without error.
-func (b *batcher) finish(err error) error {
-	if err != nil {
+// storageBatches hands JetStream's batches to a session. JetStream checked that it read epoch, the
+// incarnation the session's ids belong to, so the ids are written with it.
+func storageBatches(epoch string, fn func(session.Batch) error) func([]jetstream.Message) error {
+	var msgs []session.Message
+	return func(batch []jetstream.Message) error {
+		msgs = msgs[:0]
+		for _, m := range batch {
+			msgs = append(msgs, session.Message{Seq: m.Seq, Type: m.EventType, Data: m.Data})
+		}
+		err := fn(session.Batch{Epoch: epoch, Messages: msgs})
+		clear(msgs) // fn returns once the session wrote them
 		return err
 	}
-	return b.send()
 }
 
 // resetFor turns JetStream's answers about history into the session's reset reasons.
@@ -335,6 +315,8 @@ func resetFor(err error) error {
 		return session.Reset(session.ReasonTooManyEvents, err)
 	case errors.Is(err, jetstream.ErrBeyondEnd):
 		return session.Reset(session.ReasonIDBeyondEnd, err)
+	case errors.Is(err, jetstream.ErrStreamChanged):
+		return session.Reset(session.ReasonStreamChanged, err)
 	}
 	return err
 }

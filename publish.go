@@ -48,16 +48,13 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 			return caddyhttp.Error(http.StatusRequestEntityTooLarge,
 				fmt.Errorf("sse: event body over %d bytes", maxPublishBytes))
 		}
-		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %w", err))
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %v", err))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()
 	pub, err := h.feed.publish(ctx, subject, eventType, data)
-	if errors.Is(err, errNoNATS) {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
-	}
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %w", subject, err))
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	if pub.stream != h.Stream {
 		h.logger.Warn("published event landed in another stream; this route's clients will not see it",
@@ -65,13 +62,9 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 		return caddyhttp.Error(http.StatusConflict,
 			fmt.Errorf("sse: subject %q is stored by stream %q, not %q", subject, pub.stream, h.Stream))
 	}
-	epoch, err := h.feed.epoch(ctx)
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(epoch, pub.seq), Subject: subject, Stream: pub.stream, Seq: pub.seq})
+	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(pub.epoch, pub.seq), Subject: subject, Stream: pub.stream, Seq: pub.seq})
 }
 
 // publishSubject is the one concrete subject a POST publishes to: the topic_param value if given (inside the

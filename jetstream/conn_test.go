@@ -51,7 +51,7 @@ func TestConnectWhileServerDown(t *testing.T) {
 	if _, err := c.StreamState(ctxFor(t), "ANY"); err == nil {
 		t.Fatal("StreamState succeeded without a server")
 	}
-	err := c.Replay(ctxFor(t), ReplayRequest{Stream: "ANY", Upto: 10}, func(Message) error { return nil })
+	err := c.Replay(ctxFor(t), ReplayRequest{Stream: "ANY", Upto: 10}, func([]Message) error { return nil })
 	if err == nil {
 		t.Fatal("Replay succeeded without a server")
 	}

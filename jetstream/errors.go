@@ -16,6 +16,11 @@ var (
 	// from another incarnation or a forged id).
 	ErrBeyondEnd = errors.New("jetstream: cursor is beyond the end of the stream")
 
+	// ErrStreamChanged: the stream is not the incarnation the cursor belongs
+	// to: it was deleted and created again, and its sequences mean other
+	// events now.
+	ErrStreamChanged = errors.New("jetstream: the stream was recreated since the cursor was written")
+
 	// ErrNoStream: the stream does not exist, or no stream captures a subject
 	// being published to.
 	ErrNoStream = errors.New("jetstream: no such stream")

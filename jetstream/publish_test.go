@@ -33,8 +33,8 @@ func TestPublish(t *testing.T) {
 				t.Fatalf("Publish = %q, %d, %v; want PUB, %d", stream, seq, err, tt.wantSeq)
 			}
 			var got Message
-			err = c.Replay(ctxFor(t), ReplayRequest{Stream: "PUB", After: seq - 1, Upto: seq, EventHeader: tt.header}, func(m Message) error {
-				got = m
+			err = c.Replay(ctxFor(t), ReplayRequest{Stream: "PUB", After: seq - 1, Upto: seq, EventHeader: tt.header}, func(batch []Message) error {
+				got = batch[len(batch)-1]
 				return nil
 			})
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,11 +59,16 @@ func fallbackAll(filters []string) []string {
 	return nil
 }
 
-func collect(t *testing.T, run func(fn func(Message) error) error) ([]published, error) {
+func collect(t *testing.T, run func(fn func([]Message) error) error) ([]published, error) {
 	t.Helper()
 	var got []published
-	err := run(func(m Message) error {
-		got = append(got, published{m.Seq, m.Subject, m.EventType, string(m.Data)})
+	err := run(func(batch []Message) error {
+		if len(batch) == 0 {
+			t.Error("callback called with an empty batch")
+		}
+		for _, m := range batch {
+			got = append(got, published{m.Seq, m.Subject, m.EventType, string(m.Data)})
+		}
 		return nil
 	})
 	return got, err
@@ -99,7 +103,7 @@ func TestReplayRanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := collect(t, func(fn func(Message) error) error {
+			got, err := collect(t, func(fn func([]Message) error) error {
 				return c.Replay(ctxFor(t), ReplayRequest{Stream: "RP", Filters: tt.filters, After: tt.after, Upto: tt.upto, EventHeader: "Sse-Event"}, fn)
 			})
 			if err != nil {
@@ -133,7 +137,7 @@ func TestReplayErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		req  ReplayRequest
-		fn   func(Message) error
+		fn   func([]Message) error
 		want error
 	}{
 		{"beyond the end", ReplayRequest{Stream: "RE", After: 31, Upto: 40}, nil, ErrBeyondEnd},
@@ -147,7 +151,7 @@ func TestReplayErrors(t *testing.T) {
 		{"purged", ReplayRequest{Stream: "REP", After: 5, Upto: 30}, nil, ErrHistoryGone},
 		{"purged but nothing to replay", ReplayRequest{Stream: "REP", After: 5, Upto: 5}, nil, nil},
 		{"right after the purge point", ReplayRequest{Stream: "REP", After: 20, Upto: 30}, nil, nil},
-		{"fn error is returned as is", ReplayRequest{Stream: "RE", After: 0, Upto: 30}, func(Message) error { return errFn }, errFn},
+		{"fn error is returned as is", ReplayRequest{Stream: "RE", After: 0, Upto: 30}, func([]Message) error { return errFn }, errFn},
 		{"missing stream", ReplayRequest{Stream: "NOPE", After: 0, Upto: 3}, nil, ErrNoStream},
 	}
 	for _, tt := range tests {
@@ -155,7 +159,7 @@ func TestReplayErrors(t *testing.T) {
 			called := 0
 			fn := tt.fn
 			if fn == nil {
-				fn = func(Message) error { called++; return nil }
+				fn = func([]Message) error { called++; return nil }
 			}
 			err := c.Replay(ctxFor(t), tt.req, fn)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
@@ -174,19 +178,20 @@ func TestReplayErrors(t *testing.T) {
 }
 
 // The server moves a consumer asked to start before the first stored
-// message up to it; Replay relies on that to notice history that expired
-// after its own check.
-func TestReaderReportsWhereTheServerStarts(t *testing.T) {
+// message up to it; the reader relies on that to notice history that
+// expired after its own check.
+func TestConsumerStartsAtTheFirstStoredMessage(t *testing.T) {
 	_, c := inProcess(t)
 	ensure(t, c, StreamConfig{Name: "RS", Subjects: []string{"rs.>"}, MaxBytes: 1 << 20, MaxMsgs: 4})
 	fillStream(t, c, 10, "rs.x", "rs.y")
-	r, err := c.openReader(ctxFor(t), "RS", []string{"rs.x"}, 2)
+	cons, err := c.createReader(ctxFor(t), "RS", []string{"rs.x"}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.drop()
-	if r.startSeq != 7 || r.pending != 2 {
-		t.Fatalf("reader starts at %d with %d pending, want 7 and 2", r.startSeq, r.pending)
+	info := cons.CachedInfo()
+	defer c.dropConsumer("RS", info.Name)
+	if start := info.Delivered.Stream + 1; start != 7 || info.NumPending != 2 {
+		t.Fatalf("consumer starts at %d with %d pending, want 7 and 2", start, info.NumPending)
 	}
 }
 
@@ -196,9 +201,9 @@ func TestReplayCancelledContext(t *testing.T) {
 	fillStream(t, c, 300, "rx.a")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	n := 0
-	err := c.Replay(ctx, ReplayRequest{Stream: "RX", After: 0, Upto: 300}, func(Message) error {
-		if n++; n == 10 {
+	calls := 0
+	err := c.Replay(ctx, ReplayRequest{Stream: "RX", After: 0, Upto: 300}, func([]Message) error {
+		if calls++; calls == 1 {
 			cancel()
 		}
 		return nil
@@ -211,56 +216,54 @@ func TestReplayCancelledContext(t *testing.T) {
 	}
 }
 
-func TestReplayConcurrencyBound(t *testing.T) {
+// Replay slots bound concurrent reads from JetStream, not clients: a replay
+// whose client is slow to take its events holds no slot, and a caller
+// waiting for one gives up with its context.
+func TestReplaySlotsAreNotHeldByCallbacks(t *testing.T) {
 	e := startServer(t, EmbeddedConfig{})
-	c := connect(t, ConnConfig{Embedded: e, MaxConcurrentReplays: 2})
+	c := connect(t, ConnConfig{Embedded: e, MaxConcurrentReplays: 1})
 	ensure(t, c, testStream("RB", "rb.>"))
-	fillStream(t, c, 5, "rb.x")
+	fillStream(t, c, 300, "rb.x")
 
-	var inside, maxInside atomic.Int32
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for range 3 {
-		wg.Go(func() {
-			entered := false
-			errs <- c.Replay(ctxFor(t), ReplayRequest{Stream: "RB", Upto: 5}, func(Message) error {
-				if !entered {
-					entered = true
-					n := inside.Add(1)
-					for m := maxInside.Load(); n > m && !maxInside.CompareAndSwap(m, n); m = maxInside.Load() {
-					}
-					<-release
-					inside.Add(-1)
-				}
-				return nil
-			})
+	slow := make(chan struct{})
+	entered := make(chan struct{})
+	slowDone := make(chan error, 1)
+	go func() {
+		first := true
+		slowDone <- c.Replay(ctxFor(t), ReplayRequest{Stream: "RB", Upto: 300}, func([]Message) error {
+			if first {
+				first = false
+				close(entered)
+				<-slow // a client that takes its time
+			}
+			return nil
 		})
+	}()
+	<-entered
+	// With the only slot free while the slow client writes, another replay
+	// runs to its end.
+	got, err := collect(t, func(fn func([]Message) error) error {
+		return c.Replay(ctxFor(t), ReplayRequest{Stream: "RB", After: 100, Upto: 300}, fn)
+	})
+	if err != nil || len(got) != 200 {
+		t.Fatalf("replay beside a slow one: %d events, %v; want 200", len(got), err)
 	}
-	waitFor(t, "two replays to run", func() bool { return inside.Load() == 2 })
-	// The third must wait for a slot, whatever the timing; a short look
-	// cannot give a false alarm.
-	time.Sleep(200 * time.Millisecond)
-	if n := inside.Load(); n != 2 {
-		t.Fatalf("%d replays running with a bound of 2", n)
+	close(slow)
+	if err := <-slowDone; err != nil {
+		t.Fatalf("slow replay: %v", err)
 	}
-	// A caller giving up while waiting for a slot gets its context error.
+
+	// A caller that gives up while every slot is taken gets its context error.
+	release, err := c.acquireReplay(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := c.Replay(ctx, ReplayRequest{Stream: "RB", Upto: 5}, func(Message) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {
+	if err := c.Replay(ctx, ReplayRequest{Stream: "RB", Upto: 5}, func([]Message) error { return nil }); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting Replay = %v, want context.DeadlineExceeded", err)
 	}
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if m := maxInside.Load(); m != 2 {
-		t.Fatalf("at most %d replays ran at once, want exactly 2", m)
-	}
+	release()
 	if n := consumerCount(t, c, "RB"); n != 0 {
 		t.Fatalf("%d consumers left behind", n)
 	}
@@ -311,7 +314,7 @@ func TestLastN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := collect(t, func(fn func(Message) error) error {
+			got, err := collect(t, func(fn func([]Message) error) error {
 				return c.LastN(ctxFor(t), ReplayRequest{Stream: "LN", Filters: tt.filters, Upto: tt.upto}, tt.n, fn)
 			})
 			if err != nil {
@@ -331,7 +334,7 @@ func TestLastNAfterEviction(t *testing.T) {
 	_, c := inProcess(t)
 	ensure(t, c, StreamConfig{Name: "LE", Subjects: []string{"le.>"}, MaxBytes: 1 << 20, MaxMsgs: 10})
 	all := fillStream(t, c, 25, "le.a", "le.b")
-	got, err := collect(t, func(fn func(Message) error) error {
+	got, err := collect(t, func(fn func([]Message) error) error {
 		return c.LastN(ctxFor(t), ReplayRequest{Stream: "LE", Filters: []string{"le.a"}, Upto: 25, EventHeader: "Sse-Event"}, 100, fn)
 	})
 	if err != nil {
@@ -366,7 +369,7 @@ func TestLastNWhilePublishing(t *testing.T) {
 		}
 	})
 	for range 20 {
-		got, err := collect(t, func(fn func(Message) error) error {
+		got, err := collect(t, func(fn func([]Message) error) error {
 			return c.LastN(ctxFor(t), ReplayRequest{Stream: "LP", Filters: []string{"lp.rare"}, Upto: 200}, 5, fn)
 		})
 		if err != nil {
@@ -387,7 +390,9 @@ func TestLastNRing(t *testing.T) {
 			l.add(Message{Seq: uint64(i)})
 		}
 		var got []uint64
-		_ = l.each(func(m Message) error { got = append(got, m.Seq); return nil })
+		for _, m := range l.ordered() {
+			got = append(got, m.Seq)
+		}
 		var want []uint64
 		if tt.add > 0 {
 			want = seqRange(uint64(max(tt.add-tt.n+1, 1)), uint64(tt.add))
