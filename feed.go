@@ -47,7 +47,7 @@ func acquireFeed(n *NATSConfig, app *App, stream jetstream.StreamConfig, eventHe
 		if err != nil {
 			return nil, err
 		}
-		return &feed{
+		f := &feed{
 			key:      key,
 			conn:     conn,
 			hub:      hub.New(hub.Config{}),
@@ -55,7 +55,9 @@ func acquireFeed(n *NATSConfig, app *App, stream jetstream.StreamConfig, eventHe
 			subjects: stream.Subjects,
 			logger:   caddy.Log().Named("sse.feed").With(zap.String("stream", stream.Name)),
 			done:     make(chan struct{}),
-		}, nil
+		}
+		feeds.add(f)
+		return f, nil
 	})
 	if err != nil {
 		return nil, err
@@ -183,6 +185,7 @@ func (f *feed) Destruct() error {
 	}
 	<-f.done
 	f.hub.Close()
+	feeds.retire(f)
 	_, err := connPool.Delete(f.conn.key)
 	f.logger.Info("feed stopped")
 	return err
