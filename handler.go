@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-sse/caddy-sse/jetstream"
+	"github.com/caddy-sse/caddy-sse/session"
 )
 
 // Handler serves Server-Sent Events for the NATS subjects its templates allow, and optionally accepts
@@ -64,6 +65,7 @@ type Handler struct {
 
 	templates []subjectTemplate
 	feed      *feed
+	sessions  *session.Config
 	logger    *zap.Logger
 	life      *lifecycle
 }
@@ -150,6 +152,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("sse: stream %q: %v", h.Stream, err)
 	}
 	app.addFeed(h.feed)
+	h.sessions = h.sessionConfig()
 
 	// A reload cancels this context: end our streams (spread over CloseDelay) so clients reconnect to the
 	// new config and replay what they missed.
@@ -251,7 +254,7 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	switch {
 	case r.Method == http.MethodGet:
-		return h.serveStream(w, r)
+		return h.serveSession(w, r)
 	case r.Method == http.MethodPost && h.Publish:
 		return h.servePublish(w, r)
 	}
