@@ -25,6 +25,9 @@ type App struct {
 	MaxStore int64 `json:"max_store,omitempty"`
 	// MaxMemory is the JetStream memory limit in bytes. Default: 256 MiB.
 	MaxMemory int64 `json:"max_memory,omitempty"`
+	// MaxConnections caps the event streams open at once in this process, over every route, on top of each
+	// route's own max_connections; clients over it are turned away the same way. Default: 0 (no cap).
+	MaxConnections int `json:"max_connections,omitempty"`
 
 	logger   *zap.Logger
 	embedded *sharedEmbedded // this config's reference, nil until a handler needs it
@@ -69,6 +72,9 @@ func (a *App) Validate() error {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
 			return fmt.Errorf("sse: listen %q: want host:port or off: %v", a.Listen, err)
 		}
+	}
+	if a.MaxConnections < 0 {
+		return fmt.Errorf("sse: max_connections must not be negative, got %d", a.MaxConnections)
 	}
 	if a.MaxStore < 0 || a.MaxMemory < 0 {
 		return fmt.Errorf("sse: max_store and max_memory must be positive sizes")

@@ -37,6 +37,13 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		max_connections <n>                # default 0 (no cap)
 //		close_delay   <duration>           # default 5s
 //		publish                            # accept POST to publish
+//		client_key    <template>           # who a connection belongs to, e.g. {http.auth.user.id}#{query.pc}
+//		max_per_key   <n> [replace|reject] # default no cap; over it: end the oldest (default) or turn away
+//		max_lifetime  <duration>           # default none; each stream ends after it, ±10% jitter
+//		heartbeat_event <name>             # default: heartbeats are comments
+//		connect_event <name>               # default none: a named event without id at connect
+//		max_connect_rate <n>/s             # per node, default no cap
+//		presence_subject <template>        # with client_key: presence records published there
 //	}
 //
 // Every option may appear once.
@@ -119,6 +126,9 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		}
 		h.Publish = true
 	default:
+		if known, err := h.unmarshalConnectionOption(d, opt); known {
+			return err
+		}
 		return d.Errf("sse: unknown option %q", opt)
 	}
 	return nil
@@ -196,6 +206,7 @@ func intArg(d *caddyfile.Dispenser, dst *int, min int) error {
 //			store_dir  <path>              # default <Caddy data dir>/sse/jetstream
 //			max_store  <size>              # JetStream disk limit, default 1GiB
 //			max_memory <size>              # JetStream memory limit, default 256MiB
+//			max_connections <n>            # event streams open at once in this process, default no cap
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -234,6 +245,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "max_memory":
 			if err := sizeArg(d, &a.MaxMemory); err != nil {
+				return err
+			}
+		case "max_connections":
+			if err := intArg(d, &a.MaxConnections, 1); err != nil {
 				return err
 			}
 		default:

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -62,17 +61,19 @@ type Handler struct {
 	// Publish accepts POST requests: the body becomes one event on the resolved subject. Protect it with
 	// Caddy's authentication.
 	Publish bool `json:"publish,omitempty"`
+	// Connections: client keys and their caps, lifetimes, connect rate, visible heartbeats, presence.
+	Connections
 
 	templates []subjectTemplate
 	feed      *feed
 	sessions  *session.Config
 	logger    *zap.Logger
 	life      *lifecycle
+	conns     *routeConnections
 }
 
 // lifecycle is a provisioned handler's mutable state.
 type lifecycle struct {
-	open atomic.Int64 // open streams, for MaxConnections
 	// stopping is closed when this handler's config is being retired (reload) or Caddy is exiting.
 	stopping     chan struct{}
 	stopOnce     sync.Once
@@ -153,6 +154,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	app.addFeed(h.feed)
 	h.sessions = h.sessionConfig()
+	if err := h.provisionConnections(app); err != nil {
+		return fmt.Errorf("sse: %w", err)
+	}
 
 	// A reload cancels this context: end our streams (spread over CloseDelay) so clients reconnect to the
 	// new config and replay what they missed.
@@ -197,12 +201,16 @@ func (h *Handler) applyDefaults() {
 	if h.CloseDelay == 0 {
 		h.CloseDelay = caddy.Duration(defaultCloseDelay)
 	}
+	h.Connections.applyDefaults()
 }
 
 // Validate reports configuration errors by directive name.
 func (h *Handler) Validate() error {
 	if len(h.Subjects) == 0 {
 		return fmt.Errorf("sse: at least one subject is required")
+	}
+	if err := h.Connections.validate(); err != nil {
+		return err
 	}
 	switch h.FirstEvent {
 	case firstEventNew, firstEventOldest:
@@ -243,6 +251,7 @@ func (h *Handler) Cleanup() error {
 	if h.life != nil {
 		h.stop()
 	}
+	routes.remove(h)
 	if h.feed != nil {
 		_, err := feedPool.Delete(h.feed.key)
 		return err

@@ -143,7 +143,7 @@ func (r *keyRegistry) admit(ctx context.Context, k *keyedConn) error {
 			same = append(same, c)
 		}
 	}
-	if k.mode == perKeyReject && len(same) >= k.limit {
+	if k.mode == perKeyReject && k.limit > 0 && len(same) >= k.limit {
 		r.dropEmptyLocked(k.key, e)
 		r.mu.Unlock()
 		return errKeyHeld
@@ -153,7 +153,7 @@ func (r *keyRegistry) admit(ctx context.Context, k *keyedConn) error {
 	e.conns = append(e.conns, k)
 	r.listenLocked(k.key, e, k.conn)
 	var replaced []*keyedConn
-	if over := len(same) + 1 - k.limit; over > 0 {
+	if over := len(same) + 1 - k.limit; k.limit > 0 && over > 0 {
 		replaced = same[:over] // same is in admission order: the oldest first
 	}
 	r.mu.Unlock()

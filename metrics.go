@@ -13,8 +13,15 @@ var metrics = struct {
 	once       sync.Once
 	replays    *prometheus.CounterVec
 	resets     *prometheus.CounterVec
-	turnedAway prometheus.Counter
+	turnedAway *prometheus.CounterVec
 	feeds      prometheus.Collector
+
+	// connection management, touched once per connection
+	connections  *prometheus.GaugeVec
+	connects     *prometheus.CounterVec
+	replaced     *prometheus.CounterVec
+	lifetimeEnds *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
 }{}
 
 func registerMetrics(registry *prometheus.Registry) error {
@@ -28,16 +35,38 @@ func registerMetrics(registry *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "resets_total",
 			Help: "Reset events sent because a client's Last-Event-ID could not be honoured, by reason.",
 		}, []string{"stream", "reason"})
-		metrics.turnedAway = prometheus.NewCounter(prometheus.CounterOpts{
+		metrics.turnedAway = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "turned_away_total",
-			Help: "Clients asked to come back later because max_connections was reached.",
-		})
+			Help: "Clients asked to come back later, by the cap that turned them away.",
+		}, []string{"reason"})
 		metrics.feeds = feedCollector{}
+		metrics.connections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "connections",
+			Help: "Open event streams on this node, by stream and route (the route's subjects).",
+		}, []string{"stream", "route"})
+		metrics.connects = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "connects_total",
+			Help: "Event streams opened (admitted), by stream and route; its rate is connects per second.",
+		}, []string{"stream", "route"})
+		metrics.replaced = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "replaced_total",
+			Help: "Streams ended because a newer connection with the same client key opened (max_per_key).",
+		}, []string{"stream"})
+		metrics.lifetimeEnds = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "lifetime_ends_total",
+			Help: "Streams ended because they reached max_lifetime.",
+		}, []string{"stream"})
+		metrics.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "connection_duration_seconds",
+			Help:    "How long event streams stayed open.",
+			Buckets: []float64{1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"stream"})
 	})
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.feeds} {
+	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.feeds,
+		metrics.connections, metrics.connects, metrics.replaced, metrics.lifetimeEnds, metrics.duration} {
 		// Every config registers the same collectors; a registry that has them already is fine.
 		if err := registry.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err

@@ -19,6 +19,10 @@ func (s *session) live() error {
 			err = s.stopSeen()
 		case <-s.closing:
 			return ErrStopped
+		case <-s.lifetimeC:
+			return ErrLifetime
+		case <-s.client.End:
+			return s.endByCaller()
 		}
 		if err != nil {
 			return err

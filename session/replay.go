@@ -56,6 +56,10 @@ func (s *session) replay(produce producer) error {
 			err = s.stopSeen()
 		case <-s.closing:
 			return ErrStopped
+		case <-s.lifetimeC:
+			return ErrLifetime
+		case <-s.client.End:
+			return s.endByCaller()
 		}
 		if err != nil {
 			if reason, ok := resetReason(err); ok {
