@@ -31,6 +31,7 @@ type App struct {
 	// feeds are acquired by this config's handlers while Caddy provisions them (one at a time) and started by
 	// Start, which comes after.
 	feeds []*feed
+	streams streamClaims // stream options per stream, which this config's routes must agree on
 }
 
 const (

@@ -23,6 +23,10 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		subject       <template>...        # NATS subject templates; placeholders fill whole tokens
 //		topic_param   <name>               # clients narrow with ?<name>=<subject> (repeatable)
 //		stream        <name>               # JetStream stream, default SSE
+//		stream_replicas <n>                # for a stream caddy-sse creates: replicas, default 1 (at most 5)
+//		stream_max_age  <duration>         #   how long events are kept, default 24h
+//		stream_max_bytes <size>            #   size cap such as 512MiB, default none (max_store bounds it)
+//		stream_storage  file | memory      #   default file
 //		nats_url      <url>...             # default: the embedded server
 //		nats_creds    <file>               # or nats_token <token> | nats_user <user> <password> | nats_nkey <file>
 //		retry         <duration>           # default 3s
@@ -39,7 +43,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		publish                            # accept POST to publish
 //	}
 //
-// Every option may appear once.
+// Every option may appear once. Routes on the same stream and NATS must give the same stream_* options.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	h.Subjects = append(h.Subjects, d.RemainingArgs()...)
@@ -74,6 +78,19 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		return oneArg(d, &h.TopicParam)
 	case "stream":
 		return oneArg(d, &h.Stream)
+	case "stream_replicas":
+		return intArg(d, &h.StreamReplicas, 1)
+	case "stream_max_age":
+		return durationArg(d, &h.StreamMaxAge)
+	case "stream_max_bytes":
+		return sizeArg(d, &h.StreamMaxBytes)
+	case "stream_storage":
+		if err := oneArg(d, &h.StreamStorage); err != nil {
+			return err
+		}
+		if h.StreamStorage != storageFile && h.StreamStorage != storageMemory {
+			return d.Errf("sse: stream_storage %q: want file or memory", h.StreamStorage)
+		}
 	case "last_event_id_param":
 		return oneArg(d, &h.LastEventIDParam)
 	case "event_header":

@@ -11,8 +11,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-
-	"github.com/caddy-sse/caddy-sse/jetstream"
 )
 
 // Handler serves Server-Sent Events for the NATS subjects its templates allow, and optionally accepts
@@ -26,6 +24,21 @@ type Handler struct {
 	TopicParam string `json:"topic_param,omitempty"`
 	// Stream is the JetStream stream holding the subjects; created if missing. Default: "SSE".
 	Stream string `json:"stream,omitempty"`
+	// StreamReplicas is the replica count of a stream caddy-sse creates (at most 5; more than 1 needs a NATS
+	// cluster). Default: 1.
+	StreamReplicas int `json:"stream_replicas,omitempty"`
+	// StreamMaxAge is how long a stream caddy-sse creates keeps events. Default: 24h.
+	StreamMaxAge caddy.Duration `json:"stream_max_age,omitempty"`
+	// StreamMaxBytes caps the size in bytes of a stream caddy-sse creates; the oldest events go first. JetStream
+	// reserves it up front against the server's store (max_store for the embedded server). Default: 0, no limit
+	// of its own.
+	StreamMaxBytes int64 `json:"stream_max_bytes,omitempty"`
+	// StreamStorage is "file" or "memory" for a stream caddy-sse creates. Default: "file".
+	//
+	// The four stream options apply when the stream is created; an existing stream is used as it is, with a
+	// warning naming each option in which it differs. Routes of one config on the same stream and NATS must
+	// agree on them.
+	StreamStorage string `json:"stream_storage,omitempty"`
 	// NATS is the server or cluster to use. Default: the embedded server of the `sse` app.
 	NATS *NATSConfig `json:"nats,omitempty"`
 	// Retry is the reconnection delay sent once per connection as `retry:`. Default: 3s.
@@ -144,7 +157,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, t := range h.templates {
 		streamSubjects, _ = mergeSubjects(streamSubjects, []string{t.streamSubject()})
 	}
-	stream := jetstream.StreamConfig{Name: h.Stream, Subjects: streamSubjects}
+	stream := h.streamConfig(streamSubjects)
+	if err := app.claimStream(connKey(h.NATS), stream); err != nil {
+		return err
+	}
 	h.feed, err = acquireFeed(h.NATS, app, stream, h.EventHeader)
 	if err != nil {
 		return fmt.Errorf("sse: stream %q: %v", h.Stream, err)
@@ -194,6 +210,9 @@ func (h *Handler) applyDefaults() {
 	if h.CloseDelay == 0 {
 		h.CloseDelay = caddy.Duration(defaultCloseDelay)
 	}
+	if h.StreamStorage == "" {
+		h.StreamStorage = storageFile
+	}
 }
 
 // Validate reports configuration errors by directive name.
@@ -223,6 +242,9 @@ func (h *Handler) Validate() error {
 		if d < 0 {
 			return fmt.Errorf("sse: %s must not be negative, got %s", name, time.Duration(d))
 		}
+	}
+	if err := h.validateStreamOptions(); err != nil {
+		return err
 	}
 	if !validFieldValue(h.ResetEvent) {
 		return fmt.Errorf("sse: reset_event %q must not contain CR, LF or NUL", h.ResetEvent)
