@@ -30,7 +30,7 @@ type App struct {
 	embedded *sharedEmbedded // this config's reference, nil until a handler needs it
 	// feeds are acquired by this config's handlers while Caddy provisions them (one at a time) and started by
 	// Start, which comes after.
-	feeds []*feed
+	feeds   []*feed
 	streams streamClaims // stream options per stream, which this config's routes must agree on
 }
 
