@@ -213,8 +213,12 @@ func intArg(d *caddyfile.Dispenser, dst *int, min int) error {
 //			store_dir  <path>              # default <Caddy data dir>/sse/jetstream
 //			max_store  <size>              # JetStream disk limit, default 1GiB
 //			max_memory <size>              # JetStream memory limit, default 256MiB
+//			sync       always | <interval> # when writes reach the disk, default always
+//			auth_token <token>             # or auth_user <user> <password>; default none
 //		}
 //	}
+//
+// Credentials may be placeholders such as {env.NATS_TOKEN}, expanded at start-up.
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
 	if err := app.UnmarshalCaddyfile(d); err != nil {
@@ -253,9 +257,29 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := sizeArg(d, &a.MaxMemory); err != nil {
 				return err
 			}
+		case "sync":
+			if err := oneArg(d, &a.Sync); err != nil {
+				return err
+			}
+			if _, _, err := parseSync(a.Sync); err != nil {
+				return d.Err(err.Error())
+			}
+		case "auth_token":
+			if err := oneArg(d, &a.AuthToken); err != nil {
+				return err
+			}
+		case "auth_user":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Errf("sse: auth_user wants <user> <password>, got %d values", len(args))
+			}
+			a.AuthUser, a.AuthPassword = args[0], args[1]
 		default:
 			return d.Errf("sse: unknown global option %q", opt)
 		}
+	}
+	if seen["auth_token"] && seen["auth_user"] {
+		return d.Err("sse: use auth_token or auth_user, not both")
 	}
 	return nil
 }
