@@ -59,7 +59,11 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	stream, seq, err := conn.Publish(ctx, subject, h.EventHeader, eventType, data)
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %v", subject, err))
+		status := publishStatus(err)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1") // elections and reconnects take seconds
+		}
+		return caddyhttp.Error(status, fmt.Errorf("sse: publishing to %q: %w", subject, err))
 	}
 	if stream != h.Stream {
 		h.logger.Warn("published event landed in another stream; this route's clients will not see it",
@@ -74,6 +78,19 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(epoch, seq), Subject: subject, Stream: stream, Seq: seq})
+}
+
+// publishStatus is the HTTP status for a failed publish. Most failures are NATS or JetStream being unavailable
+// for a while (reconnecting, a leader election, a stream being recreated): 503, to be retried. A publish that
+// got no acknowledgement in time may have been stored: 504, so the caller knows to check before resending.
+func publishStatus(err error) int {
+	switch {
+	case errors.Is(err, jetstream.ErrPublishTimeout):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, jetstream.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusServiceUnavailable
 }
 
 // publishSubject is the one concrete subject a POST publishes to: the topic_param value if given (inside the
