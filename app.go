@@ -43,6 +43,7 @@ type App struct {
 	// Start, which comes after.
 	feeds   []*feed
 	streams streamClaims // stream options per stream, which this config's routes must agree on
+	exit    exitWatch    // ends this config's streams when Caddy exits
 }
 
 const (
@@ -57,9 +58,17 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "sse", New: func() caddy.Module { return new(App) }}
 }
 
-// Provision applies defaults.
+// Provision applies defaults, expands placeholders in the credentials and subscribes to Caddy's exit.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	if err := a.settle(); err != nil {
+		return err
+	}
+	return a.watchExit(ctx)
+}
+
+// settle applies defaults and expands placeholders.
+func (a *App) settle() error {
 	if a.Listen == "" {
 		a.Listen = defaultEmbeddedListen
 	}

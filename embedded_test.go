@@ -1,12 +1,10 @@
 package caddysse
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -54,7 +52,7 @@ func TestGlobalSyncAndAuthErrors(t *testing.T) {
 	}
 }
 
-// Provision expands placeholders in the credentials and applies the sync default; Validate checks what JSON
+// Provision (settle) expands placeholders in the credentials and applies the sync default; Validate checks what JSON
 // configs can get wrong.
 func TestAppSyncAndAuthProvision(t *testing.T) {
 	t.Setenv("SSE_TEST_TOKEN", "from-env")
@@ -90,7 +88,7 @@ func TestAppSyncAndAuthProvision(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := tc.app
 			a.StoreDir = t.TempDir()
-			err := provisionApp(&a)
+			err := a.settle()
 			if err == nil {
 				err = a.Validate()
 			}
@@ -102,8 +100,4 @@ func TestAppSyncAndAuthProvision(t *testing.T) {
 			}
 		})
 	}
-}
-
-func provisionApp(a *App) error {
-	return a.Provision(caddy.Context{Context: context.Background()})
 }

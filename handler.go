@@ -166,6 +166,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("sse: stream %q: %v", h.Stream, err)
 	}
 	app.addFeed(h.feed)
+	app.addHandler(h)
+	h.warnHeartbeatOverQUIC()
 
 	// A reload cancels this context: end our streams (spread over CloseDelay) so clients reconnect to the
 	// new config and replay what they missed.

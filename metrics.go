@@ -14,6 +14,8 @@ var metrics = struct {
 	replays    *prometheus.CounterVec
 	resets     *prometheus.CounterVec
 	turnedAway prometheus.Counter
+	// quicIdleEnds: streams of HTTP/3 clients that vanished, ended by QUIC's idle timeout.
+	quicIdleEnds *prometheus.CounterVec
 	feeds      prometheus.Collector
 }{}
 
@@ -32,12 +34,16 @@ func registerMetrics(registry *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "turned_away_total",
 			Help: "Clients asked to come back later because max_connections was reached.",
 		})
+		metrics.quicIdleEnds = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "quic_idle_timeouts_total",
+			Help: "HTTP/3 streams that ended because the client went silent for QUIC's idle timeout (a vanished client).",
+		}, []string{"stream"})
 		metrics.feeds = feedCollector{}
 	})
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.feeds} {
+	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.quicIdleEnds, metrics.feeds} {
 		// Every config registers the same collectors; a registry that has them already is fine.
 		if err := registry.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err

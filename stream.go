@@ -53,6 +53,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) error {
 		return nil // the client is gone before the first byte
 	}
 	err = c.run(patterns, cursor, hasCursor)
+	h.noteStreamEnd(r, err)
 	h.logger.Debug("stream ended", zap.String("remote", c.remote), zap.Error(err))
 	return nil // the response has started: an error here would only make Caddy write a second status line
 }
