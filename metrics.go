@@ -16,7 +16,7 @@ var metrics = struct {
 	turnedAway prometheus.Counter
 	// quicIdleEnds: streams of HTTP/3 clients that vanished, ended by QUIC's idle timeout.
 	quicIdleEnds *prometheus.CounterVec
-	feeds      prometheus.Collector
+	feeds        prometheus.Collector
 }{}
 
 func registerMetrics(registry *prometheus.Registry) error {
