@@ -49,6 +49,8 @@ type Conn struct {
 	mu      sync.Mutex
 	changed chan struct{}
 	epoch   atomic.Uint64
+
+	streamWarnings sync.Map // stream name → the config differences last warned about
 }
 
 // Connect dials NATS. It never fails or blocks because the server is down:

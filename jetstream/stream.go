@@ -143,10 +143,7 @@ func (c *Conn) ensureStream(ctx context.Context, cfg StreamConfig) (StreamState,
 
 	info := s.CachedInfo()
 	managed := info.Config.Metadata[managedKey] == managedValue
-	if diffs := streamDifferences(info.Config, asked, managed); len(diffs) > 0 {
-		log.Warn("the existing stream's config differs from the configured stream options; using the stream as it is",
-			zap.Strings("differences", diffs), zap.Bool("created_by_caddy_sse", managed))
-	}
+	c.warnDifferences(log, cfg.Name, streamDifferences(info.Config, asked, managed), managed)
 	missing := missingSubjects(info.Config.Subjects, cfg.Subjects)
 	if !managed {
 		if len(missing) > 0 {

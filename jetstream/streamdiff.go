@@ -2,10 +2,24 @@ package jetstream
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
+
+// warnDifferences logs the differences between a stream and its configured options, once for as long as they
+// stay the same: the tail checks the stream at every restart, and one warning says it all.
+func (c *Conn) warnDifferences(log *zap.Logger, stream string, diffs []string, managed bool) {
+	key := strings.Join(diffs, "; ")
+	// no differences also replaces the last ones: once the stream is edited or recreated, a later one warns again
+	if prev, _ := c.streamWarnings.Swap(stream, key); key == "" || prev == key {
+		return
+	}
+	log.Warn("the existing stream's config differs from the configured stream options; using the stream as it is",
+		zap.Strings("differences", diffs), zap.Bool("created_by_caddy_sse", managed))
+}
 
 // streamDifferences lists, one entry per option, where an existing stream's config differs from the one asked
 // for. A stream caddy-sse created is compared on every option (defaults included: they are what it was created
