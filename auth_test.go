@@ -3,7 +3,6 @@ package caddysse
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"testing"
 
@@ -34,13 +33,7 @@ http://localhost:%d {
 `, adminPort, natsPort, filepath.Join(dir, "js"), httpPort)
 	runCaddy(t, dir, config, "SSE_TEST_NATS_TOKEN=tok-123")
 	url := fmt.Sprintf("http://localhost:%d/events", httpPort)
-	eventually(t, "caddy serving", func() bool {
-		resp, err := http.Head(url)
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	waitServing(t, url)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 
 	for name, opts := range map[string][]nats.Option{"no token": nil, "wrong token": {nats.Token("guess")}} {

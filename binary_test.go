@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,4 +64,16 @@ func runCaddy(t *testing.T, dir, caddyfile string, env ...string) *caddyProcess 
 	go func() { p.exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	return p
+}
+
+// waitServing waits until url answers at all (any status) over plain HTTP.
+func waitServing(t *testing.T, url string) {
+	t.Helper()
+	eventually(t, "caddy serving", func() bool {
+		resp, err := http.Head(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
 }

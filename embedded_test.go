@@ -4,53 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
-
-func TestGlobalSyncAndAuth(t *testing.T) {
-	cases := []struct {
-		name, input string
-		want        App
-	}{
-		{"sync always", "sse {\nsync always\n}", App{Sync: "always"}},
-		{"sync interval", "sse {\nsync 1s\n}", App{Sync: "1s"}},
-		{"token", "sse {\nauth_token {env.SSE_T}\n}", App{AuthToken: "{env.SSE_T}"}},
-		{"user", "sse {\nauth_user app pw\n}", App{AuthUser: "app", AuthPassword: "pw"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var a App
-			if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input)); err != nil {
-				t.Fatal(err)
-			}
-			if a.Sync != tc.want.Sync || a.AuthToken != tc.want.AuthToken || a.AuthUser != tc.want.AuthUser || a.AuthPassword != tc.want.AuthPassword {
-				t.Fatalf("got %+v, want %+v", a, tc.want)
-			}
-		})
-	}
-}
-
-// Each bad value is an error naming the option and the value.
-func TestGlobalSyncAndAuthErrors(t *testing.T) {
-	cases := []struct{ input, want string }{
-		{"sse {\nsync sometimes\n}", `sync "sometimes": want always or a positive duration`},
-		{"sse {\nsync 0s\n}", `sync "0s"`},
-		{"sse {\nsync\n}", "sync wants one value"},
-		{"sse {\nauth_token\n}", "auth_token wants one value"},
-		{"sse {\nauth_user app\n}", "auth_user wants <user> <password>, got 1 values"},
-		{"sse {\nauth_token t\nauth_user u p\n}", "use auth_token or auth_user, not both"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.input, func(t *testing.T) {
-			var a App
-			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want it to contain %q", err, tc.want)
-			}
-		})
-	}
-}
 
 // Provision (settle) expands placeholders in the credentials and applies the sync default; Validate checks what JSON
 // configs can get wrong.

@@ -2,7 +2,6 @@ package caddysse
 
 import (
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -32,13 +31,7 @@ http://localhost:%d {
 	cmd, exited := proc.cmd, proc.exited
 
 	url := fmt.Sprintf("http://localhost:%d/events", httpPort)
-	eventually(t, "caddy serving", func() bool {
-		resp, err := http.Head(url)
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	waitServing(t, url)
 	s := openStream(t, url, nil)
 	s.waitOpen()
 
