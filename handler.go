@@ -157,6 +157,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, t := range h.templates {
 		streamSubjects, _ = mergeSubjects(streamSubjects, []string{t.streamSubject()})
 	}
+	if h.NATS == nil {
+		if err := h.checkEmbedded(app); err != nil {
+			return err
+		}
+	}
 	stream := h.streamConfig(streamSubjects)
 	if err := app.claimStream(connKey(h.NATS), stream); err != nil {
 		return err

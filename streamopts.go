@@ -45,6 +45,23 @@ func (h *Handler) validateStreamOptions() error {
 	return nil
 }
 
+// checkEmbedded refuses stream options the embedded server cannot honour, which JetStream would otherwise refuse
+// only when the tail tries to create the stream, in the log. It is a single server, and it reserves a stream's
+// byte limit up front against its store.
+func (h *Handler) checkEmbedded(a *App) error {
+	if h.StreamReplicas > 1 {
+		return fmt.Errorf("sse: stream_replicas %d: the embedded server is a single node; use 1, or nats_url with a NATS cluster", h.StreamReplicas)
+	}
+	limit, name := a.MaxStore, "max_store"
+	if h.StreamStorage == storageMemory {
+		limit, name = a.MaxMemory, "max_memory"
+	}
+	if h.StreamMaxBytes > limit {
+		return fmt.Errorf("sse: stream_max_bytes %d is more than the embedded server's %s %d", h.StreamMaxBytes, name, limit)
+	}
+	return nil
+}
+
 // streamClaims holds, for one config, the stream options of the first route on each stream of each NATS
 // server. Routes that share a stream share its tail and would race to create it, so their options must agree:
 // a second route asking for something else fails the config load instead of one of them silently losing.

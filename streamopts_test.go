@@ -77,3 +77,30 @@ func TestStreamOptionsCreateStream(t *testing.T) {
 		t.Fatalf("stream created with %+v", cfg)
 	}
 }
+
+// The embedded server is one node with a fixed store: what it cannot honour fails the config load.
+func TestStreamOptionsOnEmbeddedServer(t *testing.T) {
+	app := &App{MaxStore: 1 << 30, MaxMemory: 256 << 20}
+	cases := []struct {
+		name string
+		h    Handler
+		want string
+	}{
+		{"defaults", Handler{StreamStorage: "file"}, ""},
+		{"max bytes within max_store", Handler{StreamStorage: "file", StreamMaxBytes: 1 << 30}, ""},
+		{"max bytes over max_store", Handler{StreamStorage: "file", StreamMaxBytes: 2 << 30},
+			"stream_max_bytes 2147483648 is more than the embedded server's max_store 1073741824"},
+		{"memory stream over max_memory", Handler{StreamStorage: "memory", StreamMaxBytes: 512 << 20},
+			"stream_max_bytes 536870912 is more than the embedded server's max_memory 268435456"},
+		{"replicas", Handler{StreamStorage: "file", StreamReplicas: 3},
+			"stream_replicas 3: the embedded server is a single node"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.h.checkEmbedded(app)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
