@@ -30,7 +30,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		nats_url      <url>...             # default: the embedded server
 //		nats_creds    <file>               # or nats_token <token> | nats_user <user> <password> | nats_nkey <file>
 //		retry         <duration>           # default 3s
-//		heartbeat     <duration>           # default 15s
+//		heartbeat     <duration>           # default 15s; above 25s warns (QUIC's 30s idle timeout)
 //		write_timeout <duration>           # default 10s
 //		buffer        <events>             # default 256
 //		replay_limit  <events>             # default 10000

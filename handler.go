@@ -43,7 +43,8 @@ type Handler struct {
 	NATS *NATSConfig `json:"nats,omitempty"`
 	// Retry is the reconnection delay sent once per connection as `retry:`. Default: 3s.
 	Retry caddy.Duration `json:"retry,omitempty"`
-	// Heartbeat is how long a stream may be idle before a comment is sent. Default: 15s.
+	// Heartbeat is how long a stream may be idle before a comment is sent. Default: 15s. Above 25s a warning is
+	// logged: over HTTP/3, QUIC closes a connection after 30s without packets.
 	Heartbeat caddy.Duration `json:"heartbeat,omitempty"`
 	// WriteTimeout bounds every write to a client; a client that does not take the bytes in time is cut off
 	// (it reconnects and replays). Default: 10s.
