@@ -23,10 +23,14 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		subject       <template>...        # NATS subject templates; placeholders fill whole tokens
 //		topic_param   <name>               # clients narrow with ?<name>=<subject> (repeatable)
 //		stream        <name>               # JetStream stream, default SSE
+//		stream_replicas <n>                # for a stream caddy-sse creates: replicas, default 1 (at most 5)
+//		stream_max_age  <duration>         #   how long events are kept, default 24h
+//		stream_max_bytes <size>            #   size cap such as 512MiB, default none (max_store bounds it)
+//		stream_storage  file | memory      #   default file
 //		nats_url      <url>...             # default: the embedded server
 //		nats_creds    <file>               # or nats_token <token> | nats_user <user> <password> | nats_nkey <file>
 //		retry         <duration>           # default 3s
-//		heartbeat     <duration>           # default 15s
+//		heartbeat     <duration>           # default 15s; above 25s warns (QUIC's 30s idle timeout)
 //		write_timeout <duration>           # default 10s
 //		buffer        <events>             # default 256
 //		replay_limit  <events>             # default 10000
@@ -46,7 +50,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		presence_subject <template>        # with client_key: presence records published there
 //	}
 //
-// Every option may appear once.
+// Every option may appear once. Routes on the same stream and NATS must give the same stream_* options.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	h.Subjects = append(h.Subjects, d.RemainingArgs()...)
@@ -81,6 +85,19 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		return oneArg(d, &h.TopicParam)
 	case "stream":
 		return oneArg(d, &h.Stream)
+	case "stream_replicas":
+		return intArg(d, &h.StreamReplicas, 1)
+	case "stream_max_age":
+		return durationArg(d, &h.StreamMaxAge)
+	case "stream_max_bytes":
+		return sizeArg(d, &h.StreamMaxBytes)
+	case "stream_storage":
+		if err := oneArg(d, &h.StreamStorage); err != nil {
+			return err
+		}
+		if h.StreamStorage != storageFile && h.StreamStorage != storageMemory {
+			return d.Errf("sse: stream_storage %q: want file or memory", h.StreamStorage)
+		}
 	case "last_event_id_param":
 		return oneArg(d, &h.LastEventIDParam)
 	case "event_header":
@@ -207,8 +224,12 @@ func intArg(d *caddyfile.Dispenser, dst *int, min int) error {
 //			max_store  <size>              # JetStream disk limit, default 1GiB
 //			max_memory <size>              # JetStream memory limit, default 256MiB
 //			max_connections <n>            # event streams open at once in this process, default no cap
+//			sync       always | <interval> # when writes reach the disk, default always
+//			auth_token <token>             # or auth_user <user> <password>; default none
 //		}
 //	}
+//
+// Credentials may be placeholders such as {env.NATS_TOKEN}, expanded at start-up.
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
 	if err := app.UnmarshalCaddyfile(d); err != nil {
@@ -251,9 +272,29 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := intArg(d, &a.MaxConnections, 1); err != nil {
 				return err
 			}
+		case "sync":
+			if err := oneArg(d, &a.Sync); err != nil {
+				return err
+			}
+			if _, _, err := parseSync(a.Sync); err != nil {
+				return d.Err(err.Error())
+			}
+		case "auth_token":
+			if err := oneArg(d, &a.AuthToken); err != nil {
+				return err
+			}
+		case "auth_user":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Errf("sse: auth_user wants <user> <password>, got %d values", len(args))
+			}
+			a.AuthUser, a.AuthPassword = args[0], args[1]
 		default:
 			return d.Errf("sse: unknown global option %q", opt)
 		}
+	}
+	if seen["auth_token"] && seen["auth_user"] {
+		return d.Err("sse: use auth_token or auth_user, not both")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package caddysse
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -262,7 +263,7 @@ func TestAdminViewAndClose(t *testing.T) {
 	b := openLive(t, "/adm?pc=one", "ADM", 2)
 	c := openLive(t, "/adm?pc=two", "ADM", 3)
 
-	resp, err := http.Get("http://localhost:2999/sse/")
+	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/sse/", adminPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,8 +290,8 @@ func TestAdminViewAndClose(t *testing.T) {
 		t.Fatalf("admin view feeds %+v, want ADM ready with 3 subscriptions", view.Feeds)
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, "http://localhost:2999/sse/close?key=one", nil)
-	req.Header.Set("Origin", "http://localhost:2999")
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/sse/close?key=one", adminPort), nil)
+	req.Header.Set("Origin", fmt.Sprintf("http://localhost:%d", adminPort))
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +308,7 @@ func TestAdminViewAndClose(t *testing.T) {
 	}
 	c.expectQuiet(100 * time.Millisecond)
 
-	resp, err = http.Post("http://localhost:2999/sse/close", "", nil)
+	resp, err = http.Post(fmt.Sprintf("http://localhost:%d/sse/close", adminPort), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

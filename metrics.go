@@ -15,6 +15,8 @@ var metrics = struct {
 	resets     *prometheus.CounterVec
 	turnedAway *prometheus.CounterVec
 	feeds      prometheus.Collector
+	// quicIdleEnds: streams of HTTP/3 clients that vanished, ended by QUIC's idle timeout.
+	quicIdleEnds *prometheus.CounterVec
 
 	// connection management, touched once per connection
 	connections  *prometheus.GaugeVec
@@ -39,6 +41,10 @@ func registerMetrics(registry *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "turned_away_total",
 			Help: "Clients asked to come back later, by the cap that turned them away.",
 		}, []string{"reason"})
+		metrics.quicIdleEnds = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "quic_idle_timeouts_total",
+			Help: "HTTP/3 streams that ended because the client went silent for QUIC's idle timeout (a vanished client).",
+		}, []string{"stream"})
 		metrics.feeds = feedCollector{}
 		metrics.connections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "connections",
@@ -65,7 +71,7 @@ func registerMetrics(registry *prometheus.Registry) error {
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.feeds,
+	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.quicIdleEnds, metrics.feeds,
 		metrics.connections, metrics.connects, metrics.replaced, metrics.lifetimeEnds, metrics.duration} {
 		// Every config registers the same collectors; a registry that has them already is fine.
 		if err := registry.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {

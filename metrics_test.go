@@ -1,6 +1,7 @@
 package caddysse
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -27,7 +28,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("got %+v, want a reset", ev)
 	}
 
-	resp, err := http.Get("http://localhost:2999/metrics")
+	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", adminPort))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,8 +44,10 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) error {
 		client.DeadlinesByCaddy = true
 	}
 	admitted.client(client)
-	admitted.done(session.Serve(r.Context(), w, h.sessions, client)) // the Ended hook logs why
-	return nil                                                       // the response has started: an error here would only make Caddy write a second status line
+	err = session.Serve(r.Context(), w, h.sessions, client) // the Ended hook logs why
+	admitted.done(err)
+	h.noteStreamEnd(r, err)
+	return nil // the response has started: an error here would only make Caddy write a second status line
 }
 
 // sessionConfig is what every session of this route shares; the hooks count and log for it.
