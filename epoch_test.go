@@ -10,6 +10,7 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/session"
 )
 
 // Between a stream being deleted and created again and this node's tail noticing (seconds), JetStream reads
@@ -54,8 +55,8 @@ func TestRecreatedStreamBeforeTheTailNotices(t *testing.T) {
 
 	s := openStream(t, baseURL+"/recreate", map[string]string{"Last-Event-ID": hub.FormatID(oldEpoch, 3)})
 	ev := s.next()
-	if ev.Type != "reset" || ev.Data != `{"reason":"`+resetRecreated+`"}` {
-		t.Fatalf("resume with an old id after the stream was recreated: got %+v, want a %s reset", ev, resetRecreated)
+	if ev.Type != "reset" || ev.Data != `{"reason":"`+string(session.ReasonStreamChanged)+`"}` {
+		t.Fatalf("resume with an old id after the stream was recreated: got %+v, want a %s reset", ev, session.ReasonStreamChanged)
 	}
 	s.close()
 

@@ -21,14 +21,15 @@ import (
 
 // The integration tests share one in-process Caddy (caddytest) and, like a real process, one embedded NATS
 // server, started by the first config and kept while configs change.
-const (
-	baseURL  = "http://localhost:9080"
-	waitLong = 20 * time.Second // generous: only how long a test waits for something that must happen
-)
+const waitLong = 20 * time.Second // generous: only how long a test waits for something that must happen
 
 var (
 	storeDir     string
 	embeddedAddr string // a free loopback port, chosen once: the embedded server keeps the first config's
+	// Caddy's ports are chosen at start too, so test processes running side by side on one machine do not load
+	// their configs into each other's Caddy.
+	httpPort, httpsPort, adminPort int
+	baseURL                        string
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +44,9 @@ func TestMain(m *testing.M) {
 	}
 	embeddedAddr = l.Addr().String()
 	l.Close()
+	httpPort, httpsPort, adminPort = pickPort(), pickPort(), pickPort()
+	baseURL = fmt.Sprintf("http://localhost:%d", httpPort)
+	caddytest.Default.AdminPort = adminPort
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -54,9 +58,9 @@ func siteConfig(site string) string { return siteConfigWith("", site) }
 // siteConfigWith adds Caddy server options (inside the global servers block) to the test config.
 func siteConfigWith(serverOptions, site string) string {
 	return fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin localhost:%d
+	http_port %d
+	https_port %d
 	grace_period 1s
 	skip_install_trust
 	servers {
@@ -69,10 +73,10 @@ func siteConfigWith(serverOptions, site string) string {
 	}
 }
 
-http://localhost:9080 {
+http://localhost:%d {
 %s
 }
-`, serverOptions, embeddedAddr, storeDir, site)
+`, adminPort, httpPort, httpsPort, serverOptions, embeddedAddr, storeDir, httpPort, site)
 }
 
 // loadSite loads a config into the shared test Caddy.
@@ -293,9 +297,13 @@ func (s *sseStream) waitOpen() {
 // freePort returns a loopback port nobody listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
+	return pickPort()
+}
+
+func pickPort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port

@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/caddy-sse/caddy-sse/session"
 )
 
 func TestReloadMidStreamLosesNothing(t *testing.T) {
@@ -129,7 +131,7 @@ func TestStreamRecreatedGetsReset(t *testing.T) {
 	waitDispatched(t, "T17", seq)
 	r := openStream(t, baseURL+"/t17", map[string]string{"Last-Event-ID": old.ID})
 	ev := r.next()
-	if ev.Type != "reset" || ev.Data != `{"reason":"`+resetRecreated+`"}` {
+	if ev.Type != "reset" || ev.Data != `{"reason":"`+string(session.ReasonStreamChanged)+`"}` {
 		t.Fatalf("got %+v, want a reset for the recreated stream", ev)
 	}
 	publish(t, js, "t17.a", "", "new-2")

@@ -1,10 +1,14 @@
 package caddysse
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/jetstream"
 )
 
 func TestMetrics(t *testing.T) {
@@ -24,7 +28,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("got %+v, want a reset", ev)
 	}
 
-	resp, err := http.Get("http://localhost:2999/metrics")
+	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", adminPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,5 +51,38 @@ func TestMetrics(t *testing.T) {
 				t.Log(line)
 			}
 		}
+	}
+}
+
+// TestFeedCountersOutliveTheirFeed: a config change that destroys a feed must not make its stream's counters
+// go down.
+func TestFeedCountersOutliveTheirFeed(t *testing.T) {
+	r := feedRegistry{live: map[*feed]struct{}{}, retired: map[string]*streamFigures{}}
+	newFeed := func() *feed {
+		f := &feed{hub: hub.New(hub.Config{}), tail: jetstream.TailConfig{Stream: jetstream.StreamConfig{Name: "S"}}}
+		f.hub.Begin("e", 0)
+		r.add(f)
+		return f
+	}
+	old := newFeed()
+	sub, _, _ := old.hub.Subscribe([]string{"a"}, 8)
+	for seq := uint64(1); seq <= 3; seq++ {
+		old.hub.Publish(seq, "a", "", nil)
+	}
+	sub.Close()
+	if s := r.figures()["S"]; s.published != 3 || s.delivered != 3 || !s.live {
+		t.Fatalf("live feed: %+v, want 3 published and delivered", *s)
+	}
+	successor := newFeed()
+	old.hub.Close()
+	r.retire(old)
+	successor.hub.Publish(4, "a", "", nil)
+	if s := r.figures()["S"]; s.published != 4 || s.delivered != 3 {
+		t.Fatalf("after the feed was replaced: %+v, want 4 published and 3 delivered", *s)
+	}
+	successor.hub.Close()
+	r.retire(successor)
+	if s := r.figures()["S"]; s.published != 4 || s.live {
+		t.Fatalf("no feed left: %+v, want the totals kept and no gauges", *s)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/session"
 )
 
 func TestStreamHeadersAndFirstFrames(t *testing.T) {
@@ -165,12 +166,13 @@ func TestResetCases(t *testing.T) {
 	}
 	waitDispatched(t, "T5", last) // the reset's id is the node's position, so let it catch up first
 	cases := []struct {
-		name, id, reason string
+		name, id string
+		reason   session.Reason
 	}{
-		{"malformed", "not an id", resetMalformed},
-		{"other epoch", hub.FormatID("zzz", seq), resetRecreated},
-		{"beyond end", hub.FormatID(epoch, seq+1000), resetBeyondEnd},
-		{"too many", first.ID, resetTooMany},
+		{"malformed", "not an id", session.ReasonMalformedID},
+		{"other epoch", hub.FormatID("zzz", seq), session.ReasonStreamChanged},
+		{"beyond end", hub.FormatID(epoch, seq+1000), session.ReasonIDBeyondEnd},
+		{"too many", first.ID, session.ReasonTooManyEvents},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +181,7 @@ func TestResetCases(t *testing.T) {
 				t.Fatalf("status %d, want 200", r.resp.StatusCode)
 			}
 			ev := r.next()
-			if ev.Type != "gone" || ev.Data != `{"reason":"`+tc.reason+`"}` {
+			if ev.Type != "gone" || ev.Data != `{"reason":"`+string(tc.reason)+`"}` {
 				t.Fatalf("got %+v, want a gone event with reason %s", ev, tc.reason)
 			}
 			if _, resetSeq, err := hub.ParseID(ev.ID); err != nil || resetSeq != last {
@@ -219,8 +221,8 @@ func TestHistoryExpiredGetsReset(t *testing.T) {
 	}`)
 	r := openStream(t, baseURL+"/t6", map[string]string{"Last-Event-ID": first.ID})
 	ev := r.next()
-	if ev.Type != "reset" || !strings.Contains(ev.Data, resetExpired) {
-		t.Fatalf("got %+v, want reset %s", ev, resetExpired)
+	if ev.Type != "reset" || !strings.Contains(ev.Data, string(session.ReasonHistoryExpired)) {
+		t.Fatalf("got %+v, want reset %s", ev, session.ReasonHistoryExpired)
 	}
 }
 

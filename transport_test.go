@@ -88,12 +88,13 @@ func testSlowClientIsCut(t *testing.T, serverOptions string) {
 	}`)
 	js := embeddedJS(t)
 
-	slow, err := net.Dial("tcp", "localhost:9080")
+	host := strings.TrimPrefix(baseURL, "http://")
+	slow, err := net.Dial("tcp", host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	fmt.Fprintf(slow, "GET /t16 HTTP/1.1\r\nHost: localhost:9080\r\n\r\n")
+	fmt.Fprintf(slow, "GET /t16 HTTP/1.1\r\nHost: %s\r\n\r\n", host)
 	line, err := bufio.NewReader(io.LimitReader(slow, 64)).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
 		t.Fatalf("slow client: %q %v", line, err)

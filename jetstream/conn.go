@@ -27,7 +27,7 @@ const (
 // ConnConfig says how to reach NATS.
 type ConnConfig struct {
 	URLs                  []string  // server URLs; ignored when Embedded is set
-	Embedded              *Embedded // connect in-process to this server
+	Embedded              *Embedded // connect in-process to this server, with its credentials unless set here
 	CredsFile, NKeyFile   string    // user credentials (JWT + seed) or an nkey seed file
 	Token, User, Password string
 	Name                  string // connection name shown by the server; default "caddy-sse"
@@ -49,6 +49,8 @@ type Conn struct {
 	mu      sync.Mutex
 	changed chan struct{}
 	epoch   atomic.Uint64
+
+	streamWarnings sync.Map // stream name → the config differences last warned about
 }
 
 // Connect dials NATS. It never fails or blocks because the server is down:
@@ -104,6 +106,9 @@ func Connect(cfg ConnConfig, log *zap.Logger) (*Conn, error) {
 			}
 			log.Warn("asynchronous error", fields...)
 		}),
+	}
+	if cfg.Embedded != nil && cfg.Token == "" && cfg.User == "" {
+		cfg.Token, cfg.User, cfg.Password = cfg.Embedded.cfg.Token, cfg.Embedded.cfg.User, cfg.Embedded.cfg.Password
 	}
 	auth, err := authOptions(cfg)
 	if err != nil {
