@@ -27,7 +27,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("got %+v, want a reset", ev)
 	}
 
-	resp, err := http.Get("http://localhost:2999/metrics")
+	resp, err := http.Get(adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
