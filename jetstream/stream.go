@@ -43,11 +43,24 @@ type StreamConfig struct {
 
 // StreamState is what the tail and replays need to know about a stream.
 // Epoch names the stream incarnation: it changes when the stream is
-// deleted and created again, and sequences restart.
+// deleted and created again, and sequences restart. The limits and counts
+// let a reader judge a jump in sequences (see historyLost).
 type StreamState struct {
 	Epoch             string
 	Created           time.Time
 	FirstSeq, LastSeq uint64
+	LastTime          time.Time // timestamp of the message at LastSeq
+	Msgs, Bytes       uint64    // messages and bytes held
+
+	// Limits, as configured; 0 or -1 means unlimited.
+	MaxAge            time.Duration
+	MaxMsgs           int64
+	MaxBytes          int64
+	MaxMsgsPerSubject int64
+	// DiscardNew: MaxMsgs and MaxBytes refuse new messages instead of
+	// removing old ones. DiscardNewPerSubject: MaxMsgsPerSubject does too.
+	DiscardNew           bool
+	DiscardNewPerSubject bool
 }
 
 func (cfg StreamConfig) withDefaults() StreamConfig {
@@ -182,10 +195,20 @@ func (c *Conn) StreamState(ctx context.Context, stream string) (StreamState, err
 }
 
 func stateFromInfo(info *natsjs.StreamInfo) StreamState {
+	cfg := info.Config
 	return StreamState{
-		Epoch:    hub.EpochFromTime(info.Created),
-		Created:  info.Created,
-		FirstSeq: info.State.FirstSeq,
-		LastSeq:  info.State.LastSeq,
+		Epoch:                hub.EpochFromTime(info.Created),
+		Created:              info.Created,
+		FirstSeq:             info.State.FirstSeq,
+		LastSeq:              info.State.LastSeq,
+		LastTime:             info.State.LastTime,
+		Msgs:                 info.State.Msgs,
+		Bytes:                info.State.Bytes,
+		MaxAge:               cfg.MaxAge,
+		MaxMsgs:              cfg.MaxMsgs,
+		MaxBytes:             cfg.MaxBytes,
+		MaxMsgsPerSubject:    cfg.MaxMsgsPerSubject,
+		DiscardNew:           cfg.Discard == natsjs.DiscardNew,
+		DiscardNewPerSubject: cfg.Discard == natsjs.DiscardNew && cfg.DiscardNewPerSubject,
 	}
 }

@@ -67,6 +67,11 @@ type tail struct {
 	cfg  TailConfig
 	sink Sink
 	log  *zap.Logger
+
+	// The last message given to the sink (or the stream's end at a restart)
+	// and its timestamp, kept across runs to judge a gap at the next begin.
+	lastSeq  uint64
+	lastRead time.Time
 }
 
 func (t *tail) loop(ctx context.Context) {
@@ -138,7 +143,8 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 		return errStreamRecreated
 	}
 
-	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, failed: make(chan error, 1)}
+	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, lastRead: t.lastReadAt(start - 1), failed: make(chan error, 1)}
+	defer h.remember()
 	cc, err := cons.Consume(h.handle,
 		natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) { h.fail(err) }),
 		natsjs.PullHeartbeat(tailHeartbeat))
@@ -182,13 +188,15 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 
 // begin compares the sink's position with the stream and returns the first
 // sequence to read. The sink resumes only if it is in the same incarnation
-// and nothing after its position has expired; otherwise it starts over at
-// the end of the stream (clients reconnect and replay or get a reset).
+// and no history after its position is lost (a position behind the first
+// sequence of a KV-style stream is a resume: what it missed was superseded);
+// otherwise it starts over at the end of the stream (clients reconnect and
+// replay or get a reset).
 func (t *tail) begin(state StreamState) uint64 {
 	epoch, last := t.sink.Position()
 	fields := []zap.Field{zap.String("epoch", state.Epoch), zap.Uint64("first_seq", state.FirstSeq), zap.Uint64("last_seq", state.LastSeq), zap.Uint64("position", last)}
 	switch {
-	case epoch == state.Epoch && last+1 >= state.FirstSeq && last <= state.LastSeq:
+	case epoch == state.Epoch && last <= state.LastSeq && !historyLost(state, last, t.lastReadAt(last), time.Now()):
 		t.sink.Begin(epoch, last) // same epoch and position: a resume, nothing is reset
 		return last + 1
 	case epoch == "":
@@ -201,7 +209,17 @@ func (t *tail) begin(state StreamState) uint64 {
 		t.log.Warn("events after the last one seen have expired; restarting from the end of the stream", fields...)
 	}
 	t.sink.Begin(state.Epoch, state.LastSeq)
+	t.lastSeq, t.lastRead = state.LastSeq, state.LastTime
 	return state.LastSeq + 1
+}
+
+// lastReadAt is the timestamp of the message at seq if the tail knows it,
+// else zero (historyLost then falls back to the stream's creation time).
+func (t *tail) lastReadAt(seq uint64) time.Time {
+	if seq == t.lastSeq {
+		return t.lastRead
+	}
+	return time.Time{}
 }
 
 // tailHandler receives the consumer's messages and errors.
@@ -210,11 +228,19 @@ type tailHandler struct {
 	ctx   context.Context
 	epoch string
 
-	mu      sync.Mutex // held while calling the sink
-	stopped bool
-	last    uint64 // stream sequence of the last message given to the sink
-	dseq    uint64 // consumer delivery sequence of the last message seen
-	failed  chan error
+	mu       sync.Mutex // held while calling the sink
+	stopped  bool
+	last     uint64    // stream sequence of the last message given to the sink
+	lastRead time.Time // its timestamp
+	dseq     uint64    // consumer delivery sequence of the last message seen
+	failed   chan error
+}
+
+// remember hands the handler's position to the tail for the next run.
+func (h *tailHandler) remember() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tail.lastSeq, h.tail.lastRead = h.last, h.lastRead
 }
 
 func (h *tailHandler) handle(msg natsjs.Msg) {
@@ -250,12 +276,13 @@ func (h *tailHandler) handle(msg natsjs.Msg) {
 		eventType = msg.Headers().Get(name)
 	}
 	h.tail.sink.Publish(seq, msg.Subject(), eventType, msg.Data())
-	h.last = seq
+	h.last, h.lastRead = seq, md.Timestamp
 }
 
-// checkGap decides whether skipped sequences are harmless (deleted messages)
-// or mean lost history: JetStream silently moves past expired messages, and
-// a recreated stream restarts its sequences.
+// checkGap decides whether skipped sequences are harmless (deleted or
+// superseded messages, see historyLost) or mean lost history: JetStream
+// silently moves past expired messages, and a recreated stream restarts its
+// sequences.
 func (h *tailHandler) checkGap() error {
 	ctx, cancel := context.WithTimeout(h.ctx, tailRequestTimeout)
 	defer cancel()
@@ -265,7 +292,7 @@ func (h *tailHandler) checkGap() error {
 		return err
 	case st.Epoch != h.epoch:
 		return errStreamRecreated
-	case st.FirstSeq > h.last+1:
+	case historyLost(st, h.last, h.lastRead, time.Now()):
 		return errHistoryExpired
 	}
 	return nil
