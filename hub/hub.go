@@ -126,7 +126,7 @@ func (h *Hub) dropAllLocked(err error) {
 // the first Begin or after Close. It never blocks on a subscriber.
 //
 // Calls are serialised by feedMu: the feed's calls never overlap but may come
-// from different goroutines (one per tail run).
+// from different goroutines (each consumer the tail builds delivers on its own).
 func (h *Hub) Publish(seq uint64, subject, eventType string, data []byte) {
 	h.feedMu.Lock()
 	defer h.feedMu.Unlock()
