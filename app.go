@@ -67,11 +67,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 func (a *App) Validate() error {
 	if a.Listen != listenOff {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
-			return fmt.Errorf("sse: listen %q: want host:port or off: %v", a.Listen, err)
+			return fmt.Errorf("sse: listen %q: want host:port or off: %w", a.Listen, err)
 		}
 	}
-	if a.MaxStore < 0 || a.MaxMemory < 0 {
-		return fmt.Errorf("sse: max_store and max_memory must be positive sizes")
+	if a.MaxStore < 0 {
+		return fmt.Errorf("sse: max_store must be a positive size, got %d", a.MaxStore)
+	}
+	if a.MaxMemory < 0 {
+		return fmt.Errorf("sse: max_memory must be a positive size, got %d", a.MaxMemory)
 	}
 	return nil
 }
