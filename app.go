@@ -35,8 +35,8 @@ type App struct {
 
 const (
 	defaultEmbeddedListen = "127.0.0.1:4222"
-	defaultMaxStore       = 1 << 30
-	defaultMaxMemory      = 256 << 20
+	defaultMaxStore       = jetstream.DefaultEmbeddedMaxStore
+	defaultMaxMemory      = jetstream.DefaultEmbeddedMaxMemory
 	listenOff             = "off"
 )
 
