@@ -51,8 +51,8 @@ type App struct {
 
 const (
 	defaultEmbeddedListen = "127.0.0.1:4222"
-	defaultMaxStore       = 1 << 30
-	defaultMaxMemory      = 256 << 20
+	defaultMaxStore       = jetstream.DefaultEmbeddedMaxStore
+	defaultMaxMemory      = jetstream.DefaultEmbeddedMaxMemory
 	listenOff             = "off"
 )
 
@@ -94,14 +94,17 @@ func (a *App) settle() error {
 func (a *App) Validate() error {
 	if a.Listen != listenOff {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
-			return fmt.Errorf("sse: listen %q: want host:port or off: %v", a.Listen, err)
+			return fmt.Errorf("sse: listen %q: want host:port or off: %w", a.Listen, err)
 		}
 	}
 	if a.MaxConnections < 0 {
 		return fmt.Errorf("sse: max_connections must not be negative, got %d", a.MaxConnections)
 	}
-	if a.MaxStore < 0 || a.MaxMemory < 0 {
-		return fmt.Errorf("sse: max_store and max_memory must be positive sizes")
+	if a.MaxStore < 0 {
+		return fmt.Errorf("sse: max_store must be a positive size, got %d", a.MaxStore)
+	}
+	if a.MaxMemory < 0 {
+		return fmt.Errorf("sse: max_memory must be a positive size, got %d", a.MaxMemory)
 	}
 	if _, _, err := parseSync(a.Sync); err != nil {
 		return err

@@ -3,6 +3,7 @@ package caddysse
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 
@@ -31,10 +32,18 @@ http://localhost:%d {
 	}
 }
 `, adminPort, natsPort, filepath.Join(dir, "js"), httpPort)
-	runCaddy(t, dir, config, "SSE_TEST_NATS_TOKEN=tok-123")
+	startCaddy(t, dir, config, "SSE_TEST_NATS_TOKEN=tok-123")
 	url := fmt.Sprintf("http://localhost:%d/events", httpPort)
 	waitServing(t, url)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
+	// The http app may serve before the sse app has started the embedded server.
+	eventually(t, "the embedded server listening", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", natsPort))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 
 	for name, opts := range map[string][]nats.Option{"no token": nil, "wrong token": {nats.Token("guess")}} {
 		nc, err := nats.Connect(natsURL, opts...)

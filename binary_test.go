@@ -1,68 +1,89 @@
 package caddysse
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
-// Tests that need a real Caddy process share one binary, built on first use.
-var caddyBuild struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-	out  []byte
-}
+// runCaddyEnv makes the test binary run Caddy's command line instead of the tests (TestMain): a child Caddy
+// with this module, without building a binary.
+const runCaddyEnv = "CADDY_SSE_TEST_RUN_CADDY"
 
-func caddyBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds a Caddy binary")
-	}
-	caddyBuild.once.Do(func() {
-		caddyBuild.dir, caddyBuild.err = os.MkdirTemp("", "caddy-sse-bin-")
-		if caddyBuild.err != nil {
-			return
-		}
-		caddyBuild.bin = filepath.Join(caddyBuild.dir, "caddy")
-		caddyBuild.out, caddyBuild.err = exec.Command("go", "build", "-o", caddyBuild.bin, "./cmd/caddy").CombinedOutput()
-	})
-	if caddyBuild.err != nil {
-		t.Fatalf("go build: %v\n%s", caddyBuild.err, caddyBuild.out)
-	}
-	return caddyBuild.bin
-}
-
-// caddyProcess is a running Caddy binary; exited receives its Wait result.
+// caddyProcess is a child Caddy whose output is kept for failure messages.
 type caddyProcess struct {
-	cmd    *exec.Cmd
-	exited chan error
+	t       *testing.T
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has exited; then waitErr says how
+	waitErr error
+	mu      sync.Mutex
+	out     bytes.Buffer
 }
 
-// runCaddy starts the binary with a Caddyfile, data and config under dir, and kills it at the end of the test.
-func runCaddy(t *testing.T, dir, caddyfile string, env ...string) *caddyProcess {
+func (p *caddyProcess) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *caddyProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// eventually is the package's eventually with the child's output in the failure, and an end when it exits.
+func (p *caddyProcess) eventually(what string, cond func() bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(3 * waitLong) // starting a process with JetStream is slow on a loaded machine
+	for !cond() {
+		select {
+		case <-p.exited:
+			p.t.Fatalf("%s: caddy exited (%v); its output:\n%s", what, p.waitErr, p.output())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: not within %s; caddy's output:\n%s", what, 3*waitLong, p.output())
+		}
+	}
+}
+
+// startCaddy runs this test binary as Caddy with config; it is killed when the test ends.
+func startCaddy(t *testing.T, dir, config string, env ...string) *caddyProcess {
 	t.Helper()
-	bin := caddyBinary(t)
 	cfgPath := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(caddyfile), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	cmd.Env = append(cmd.Env, env...)
-	if os.Getenv("SSE_TEST_CADDY_LOG") != "" {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
+	self, err := os.Executable() // not os.Args[0]: caddytest rewrites os.Args
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := &caddyProcess{cmd: cmd, exited: make(chan error, 1)}
-	go func() { p.exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	p := &caddyProcess{t: t, exited: make(chan struct{})}
+	p.cmd = exec.Command(self, "run", "--config", cfgPath)
+	p.cmd.Env = append(os.Environ(), runCaddyEnv+"=1",
+		"XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("caddy's output:\n%s", p.output())
+		}
+	})
 	return p
 }
 

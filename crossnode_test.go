@@ -26,7 +26,7 @@ func TestMaxPerKeyAcrossNodes(t *testing.T) {
 	loadSite(t, fmt.Sprintf(routes, "", ""))
 	nats := "nats_url nats://" + embeddedAddr + "\n"
 	port, admin := freePort(t), freePort(t)
-	runCaddy(t, t.TempDir(), fmt.Sprintf(`{
+	startCaddy(t, t.TempDir(), fmt.Sprintf(`{
 	admin localhost:%d
 	sse {
 		listen off

@@ -2,18 +2,19 @@ package caddysse
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestCaddyExitEndsStreamsAtOnce runs the real binary with Caddy's default (eternal) grace period: without the
-// handler ending its own streams on exit, an open stream would hold the process forever.
+// TestCaddyExitEndsStreamsAtOnce runs Caddy as a process with its default (eternal) grace period: without the
+// handler ending its own sessions on exit, an open stream would hold the process forever.
 func TestCaddyExitEndsStreamsAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	httpPort, adminPort := freePort(t), freePort(t)
-	config := fmt.Sprintf(`{
+	child := startCaddy(t, dir, fmt.Sprintf(`{
 	admin localhost:%d
 	sse {
 		listen off
@@ -26,22 +27,28 @@ http://localhost:%d {
 		stream EXIT
 	}
 }
-`, adminPort, filepath.Join(dir, "js"), httpPort)
-	proc := runCaddy(t, dir, config)
-	cmd, exited := proc.cmd, proc.exited
+`, adminPort, filepath.Join(dir, "js"), httpPort))
 
 	url := fmt.Sprintf("http://localhost:%d/events", httpPort)
-	waitServing(t, url)
+	child.eventually("caddy serving", func() bool {
+		resp, err := http.Head(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
 	s := openStream(t, url, nil)
 	s.waitOpen()
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	start := time.Now()
+	if err := child.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-exited:
+	case <-child.exited:
 	case <-time.After(waitLong):
-		t.Fatalf("caddy still running %s after SIGTERM with a stream open", waitLong)
+		t.Fatalf("caddy still running %s after SIGTERM with a stream open; its output:\n%s", waitLong, child.output())
 	}
 	s.expectEnd()
+	t.Logf("caddy exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
 }

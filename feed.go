@@ -113,7 +113,7 @@ func (f *feed) start() error {
 	f.once.Do(func() {
 		conn, err := f.conn.get()
 		if err != nil {
-			startErr = fmt.Errorf("sse: stream %q: %v", f.tail.Stream.Name, err)
+			startErr = fmt.Errorf("sse: stream %q: %w", f.tail.Stream.Name, err)
 			close(f.done)
 			return
 		}

@@ -98,12 +98,18 @@ type lifecycle struct {
 // NATSConfig names an external NATS server or cluster and its credentials. Placeholders such as
 // {env.NATS_TOKEN} are expanded at provision.
 type NATSConfig struct {
-	URLs      []string `json:"urls,omitempty"`
-	CredsFile string   `json:"creds_file,omitempty"`
-	NKeyFile  string   `json:"nkey_file,omitempty"`
-	Token     string   `json:"token,omitempty"`
-	User      string   `json:"user,omitempty"`
-	Password  string   `json:"password,omitempty"`
+	// URLs are the servers to connect to (nats_url), e.g. nats://nats1:4222; several for a cluster. Required.
+	URLs []string `json:"urls,omitempty"`
+	// CredsFile is a user credentials file with a JWT and an nkey seed, as `nsc` writes it (nats_creds).
+	CredsFile string `json:"creds_file,omitempty"`
+	// NKeyFile is a file holding an nkey seed (nats_nkey).
+	NKeyFile string `json:"nkey_file,omitempty"`
+	// Token is an authentication token (nats_token).
+	Token string `json:"token,omitempty"`
+	// User and Password authenticate by name and password (nats_user <user> <password>).
+	User string `json:"user,omitempty"`
+	// Password goes with User.
+	Password string `json:"password,omitempty"`
 }
 
 // Defaults.
@@ -142,7 +148,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			t, err = t.expandGlobal(repl)
 		}
 		if err != nil {
-			return fmt.Errorf("sse: %v", err)
+			return fmt.Errorf("sse: %w", err)
 		}
 		h.templates = append(h.templates, t)
 	}
@@ -151,7 +157,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("sse: metrics: %v", err)
+		return fmt.Errorf("sse: metrics: %w", err)
 	}
 	appVal, err := ctx.App("sse")
 	if err != nil {
@@ -173,7 +179,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.feed, err = acquireFeed(h.NATS, app, stream, h.EventHeader)
 	if err != nil {
-		return fmt.Errorf("sse: stream %q: %v", h.Stream, err)
+		return fmt.Errorf("sse: stream %q: %w", h.Stream, err)
 	}
 	app.addFeed(h.feed)
 	h.sessions = h.sessionConfig()
@@ -249,18 +255,23 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf("sse: first_event %q: want new, oldest or last <n>", h.FirstEvent)
 	}
-	for name, v := range map[string]int{"buffer": h.Buffer, "replay_limit": h.ReplayLimit} {
-		if v < 1 {
-			return fmt.Errorf("sse: %s must be at least 1, got %d", name, v)
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"buffer", h.Buffer}, {"replay_limit", h.ReplayLimit}} { // a slice, so the first bad one is always named
+		if c.v < 1 {
+			return fmt.Errorf("sse: %s must be at least 1, got %d", c.name, c.v)
 		}
 	}
 	if h.MaxConnections < 0 {
 		return fmt.Errorf("sse: max_connections must not be negative, got %d", h.MaxConnections)
 	}
-	for name, d := range map[string]caddy.Duration{"retry": h.Retry, "heartbeat": h.Heartbeat,
-		"write_timeout": h.WriteTimeout, "close_delay": h.CloseDelay} {
-		if d < 0 {
-			return fmt.Errorf("sse: %s must not be negative, got %s", name, time.Duration(d))
+	for _, c := range []struct {
+		name string
+		d    caddy.Duration
+	}{{"retry", h.Retry}, {"heartbeat", h.Heartbeat}, {"write_timeout", h.WriteTimeout}, {"close_delay", h.CloseDelay}} {
+		if c.d < 0 {
+			return fmt.Errorf("sse: %s must not be negative, got %s", c.name, time.Duration(c.d))
 		}
 	}
 	if err := h.validateStreamOptions(); err != nil {

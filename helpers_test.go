@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
@@ -23,16 +24,22 @@ import (
 // server, started by the first config and kept while configs change.
 const waitLong = 20 * time.Second // generous: only how long a test waits for something that must happen
 
+// Ports are chosen once per test process, so test runs of several checkouts on one machine do not meet.
 var (
 	storeDir     string
 	embeddedAddr string // a free loopback port, chosen once: the embedded server keeps the first config's
 	// Caddy's ports are chosen at start too, so test processes running side by side on one machine do not load
 	// their configs into each other's Caddy.
 	httpPort, httpsPort, adminPort int
-	baseURL                        string
+	httpHost                       string // host:port of the test Caddy's HTTP server
+	baseURL, adminURL              string
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runCaddyEnv) != "" {
+		caddycmd.Main() // the test binary as a Caddy child process: see startCaddy
+		return
+	}
 	dir, err := os.MkdirTemp("", "caddy-sse-test-")
 	if err != nil {
 		panic(err)
@@ -45,8 +52,10 @@ func TestMain(m *testing.M) {
 	embeddedAddr = l.Addr().String()
 	l.Close()
 	httpPort, httpsPort, adminPort = pickPort(), pickPort(), pickPort()
-	baseURL = fmt.Sprintf("http://localhost:%d", httpPort)
+	httpHost = fmt.Sprintf("localhost:%d", httpPort)
+	baseURL = "http://" + httpHost
 	caddytest.Default.AdminPort = adminPort
+	adminURL = fmt.Sprintf("http://localhost:%d", adminPort)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -294,12 +303,7 @@ func (s *sseStream) waitOpen() {
 	}
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	return pickPort()
-}
-
+// pickPort returns a loopback port that is free now.
 func pickPort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -307,6 +311,12 @@ func pickPort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	return pickPort()
 }
 
 // eventually polls cond until it holds.

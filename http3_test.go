@@ -44,7 +44,7 @@ https://localhost:%d {
 	}
 }
 `, adminPort, filepath.Join(dir, "js"), httpsPort)
-	proc = runCaddy(t, dir, config)
+	proc = startCaddy(t, dir, config)
 	url = fmt.Sprintf("https://localhost:%d/events", httpsPort)
 	return proc, url, adminPort
 }
@@ -111,7 +111,7 @@ func TestCaddyExitEndsHTTP3Streams(t *testing.T) {
 // it) leaves its streams open on the server until QUIC's idle timeout, then they end and are counted. The
 // client asks for a 2 s idle timeout, which both ends then use, so the test does not wait 30 s.
 func TestHTTP3VanishedClientsCounted(t *testing.T) {
-	_, url, adminPort := h3Site(t)
+	proc, url, adminPort := h3Site(t)
 	waitH3(t, h3Client(t, nil, nil), url)
 
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -134,7 +134,7 @@ func TestHTTP3VanishedClientsCounted(t *testing.T) {
 	before := quicIdleEnds(t, adminPort)
 	udp.Close() // the client is gone: no CONNECTION_CLOSE, no more packets
 
-	eventually(t, fmt.Sprintf("%d streams ended by QUIC's idle timeout", streams), func() bool {
+	proc.eventually(fmt.Sprintf("%d streams ended by QUIC's idle timeout", streams), func() bool {
 		return quicIdleEnds(t, adminPort)-before >= streams
 	})
 }

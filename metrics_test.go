@@ -1,7 +1,6 @@
 package caddysse
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,34 +11,34 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
-	loadSite(t, `sse /t19 t19.> {
-		stream T19
+	loadSite(t, `sse /metrics metrics.> {
+		stream METRICS
 	}`)
 	js := embeddedJS(t)
-	s := openLive(t, "/t19", "T19", 1)
-	publish(t, js, "t19.a", "", "1")
+	s := openLive(t, "/metrics", "METRICS", 1)
+	publish(t, js, "metrics.a", "", "1")
 	first := s.expectData("1")[0]
-	publish(t, js, "t19.a", "", "2")
+	publish(t, js, "metrics.a", "", "2")
 	s.expectData("2")
-	r := openStream(t, baseURL+"/t19", map[string]string{"Last-Event-ID": first.ID}) // replayed from memory
+	r := openStream(t, baseURL+"/metrics", map[string]string{"Last-Event-ID": first.ID}) // replayed from memory
 	r.expectData("2")
-	bad := openStream(t, baseURL+"/t19", map[string]string{"Last-Event-ID": "nonsense"})
+	bad := openStream(t, baseURL+"/metrics", map[string]string{"Last-Event-ID": "nonsense"})
 	if ev := bad.next(); ev.Type != "reset" {
 		t.Fatalf("got %+v, want a reset", ev)
 	}
 
-	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", adminPort))
+	resp, err := http.Get(adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`caddy_sse_replays_total{source="memory",stream="T19"} 1`,
-		`caddy_sse_resets_total{reason="malformed-id",stream="T19"} 1`,
-		`caddy_sse_subscriptions{stream="T19"} 3`,
-		`caddy_sse_events_total{stream="T19"} 2`,
-		`caddy_sse_deliveries_total{stream="T19"} 2`, // live deliveries; replays are counted by replays_total
+		`caddy_sse_replays_total{source="memory",stream="METRICS"} 1`,
+		`caddy_sse_resets_total{reason="malformed-id",stream="METRICS"} 1`,
+		`caddy_sse_subscriptions{stream="METRICS"} 3`,
+		`caddy_sse_events_total{stream="METRICS"} 2`,
+		`caddy_sse_deliveries_total{stream="METRICS"} 2`, // live deliveries; replays are counted by replays_total
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)

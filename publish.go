@@ -49,7 +49,7 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 			return caddyhttp.Error(http.StatusRequestEntityTooLarge,
 				fmt.Errorf("sse: event body over %d bytes", maxPublishBytes))
 		}
-		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %v", err))
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()

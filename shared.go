@@ -34,7 +34,7 @@ type sharedEmbedded struct {
 
 func acquireEmbedded(cfg jetstream.EmbeddedConfig, logger *zap.Logger) (*sharedEmbedded, error) {
 	val, loaded, err := embeddedPool.LoadOrNew(embeddedKey, func() (caddy.Destructor, error) {
-		return &sharedEmbedded{cfg: cfg, logger: caddy.Log().Named("sse.nats")}, nil
+		return &sharedEmbedded{cfg: cfg, logger: caddy.Log().Named("sse")}, nil // jetstream adds "nats-server"
 	})
 	if err != nil {
 		return nil, err
@@ -49,11 +49,7 @@ func acquireEmbedded(cfg jetstream.EmbeddedConfig, logger *zap.Logger) (*sharedE
 
 func (e *sharedEmbedded) start() (*jetstream.Embedded, error) {
 	e.once.Do(func() {
-		e.server, e.err = jetstream.StartEmbedded(e.cfg, e.logger)
-		if e.err == nil {
-			e.logger.Info("embedded NATS JetStream server started",
-				zap.String("listen", e.server.ClientURL()), zap.String("store_dir", e.cfg.StoreDir))
-		}
+		e.server, e.err = jetstream.StartEmbedded(e.cfg, e.logger) // it logs its start
 	})
 	return e.server, e.err
 }
@@ -92,7 +88,7 @@ func connKey(n *NATSConfig) string {
 func acquireConn(n *NATSConfig, app *App) (*sharedConn, error) {
 	key := connKey(n)
 	val, _, err := connPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		c := &sharedConn{key: key, logger: caddy.Log().Named("sse.nats")}
+		c := &sharedConn{key: key, logger: caddy.Log().Named("sse")} // jetstream adds "nats"
 		if key == embeddedKey {
 			if err := app.useEmbedded(); err != nil {
 				return nil, err
@@ -109,7 +105,6 @@ func acquireConn(n *NATSConfig, app *App) (*sharedConn, error) {
 				Token: n.Token, User: n.User, Password: n.Password,
 			}
 		}
-		c.cfg.Name = "caddy-sse"
 		return c, nil
 	})
 	if err != nil {

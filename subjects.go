@@ -33,7 +33,7 @@ func parseSubjectTemplate(raw string) (subjectTemplate, error) {
 	for i, part := range parts {
 		keys, err := placeholderKeys(part)
 		if err != nil {
-			return t, fmt.Errorf("subject %q: %v", raw, err)
+			return t, fmt.Errorf("subject %q: %w", raw, err)
 		}
 		t.tokens = append(t.tokens, templateToken{literal: part, keys: keys})
 		probe[i] = part
@@ -116,7 +116,7 @@ func (t subjectTemplate) expandGlobal(repl *caddy.Replacer) (subjectTemplate, er
 			if strings.HasPrefix(k, "env.") || strings.HasPrefix(k, "system.") {
 				v := repl.ReplaceAll("{"+k+"}", "")
 				if err := checkTokenValue(v); err != nil {
-					return t, fmt.Errorf("subject %q: placeholder {%s}: %v", t.raw, k, err)
+					return t, fmt.Errorf("subject %q: placeholder {%s}: %w", t.raw, k, err)
 				}
 				s = strings.Replace(s, "{"+k+"}", v, 1)
 			}
@@ -149,7 +149,7 @@ func (t subjectTemplate) resolve(repl *caddy.Replacer) (string, error) {
 				if strings.HasPrefix(k, "http.request.") {
 					status = http.StatusBadRequest
 				}
-				return "", caddyhttp.Error(status, fmt.Errorf("sse: placeholder {%s} in subject %q: %v", k, t.raw, err))
+				return "", caddyhttp.Error(status, fmt.Errorf("sse: placeholder {%s} in subject %q: %w", k, t.raw, err))
 			}
 			s = strings.Replace(s, "{"+k+"}", v, 1)
 		}

@@ -145,7 +145,8 @@ func (h *Hub) dropAllLocked(err error) {
 // not above the last one is a duplicate and ignored, as is anything before
 // the first Begin or after Close. It never blocks on a subscriber.
 //
-// Publish must be called from one goroutine, the feed.
+// Calls are serialised by feedMu: the feed's calls never overlap but may come
+// from different goroutines (each consumer the tail builds delivers on its own).
 func (h *Hub) Publish(seq uint64, subject, eventType string, data []byte) {
 	h.feedMu.Lock()
 	defer h.feedMu.Unlock()
@@ -187,16 +188,6 @@ func (h *Hub) Publish(seq uint64, subject, eventType string, data []byte) {
 	clear(matches) // do not keep closed subscriptions alive
 	clear(overflowed)
 	h.matches, h.overflowed = matches[:0], overflowed[:0]
-}
-
-// Encode builds an event in the current epoch for a message the caller read
-// from JetStream itself (a replay beyond the history). It is not recorded
-// or dispatched; Subject is left empty.
-func (h *Hub) Encode(seq uint64, eventType string, data []byte) *Event {
-	h.mu.RLock()
-	epoch := h.epoch
-	h.mu.RUnlock()
-	return newEvent(epoch, seq, "", eventType, data)
 }
 
 // Subscribe registers a subscription for patterns and returns last, the

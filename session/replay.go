@@ -38,35 +38,20 @@ func (s *session) replay(produce producer) error {
 		result <- replayResult{source, err}
 	}()
 	for {
-		var err error
-		select {
-		case b := <-batches:
-			if err = s.writeBatch(b); err == nil {
-				written <- struct{}{}
-			}
-		case r := <-result:
-			return s.finishReplay(r)
-		case <-s.sub.Done():
-			return s.sub.Err()
-		case <-s.heartbeatC:
-			err = s.heartbeatDue()
-		case <-s.ctx.Done():
-			return s.ctx.Err()
-		case <-s.stopping:
-			err = s.stopSeen()
-		case <-s.closing:
-			return ErrStopped
-		case <-s.lifetimeC:
-			return ErrLifetime
-		case <-s.client.End:
-			return s.endByCaller()
-		}
+		w, err := s.next(awaited{batches: batches, result: result, ended: s.sub.Done()})
 		if err != nil {
+			return err
+		}
+		if w.result != nil {
+			return s.finishReplay(*w.result)
+		}
+		if err := s.writeBatch(*w.batch); err != nil {
 			if reason, ok := resetReason(err); ok {
 				return s.reset(reason)
 			}
 			return err
 		}
+		written <- struct{}{}
 	}
 }
 

@@ -110,29 +110,8 @@ func (s *session) run() error {
 // waitReady holds the stream open (with heartbeats) until the feed knows the stream's position, e.g. while
 // NATS is still unreachable after Caddy started.
 func (s *session) waitReady() error {
-	ready := s.cfg.Feed.Ready()
-	for {
-		var err error
-		select {
-		case <-ready:
-			return nil
-		case <-s.heartbeatC:
-			err = s.heartbeatDue()
-		case <-s.ctx.Done():
-			return s.ctx.Err()
-		case <-s.stopping:
-			err = s.stopSeen()
-		case <-s.closing:
-			return ErrStopped
-		case <-s.lifetimeC:
-			return ErrLifetime
-		case <-s.client.End:
-			return s.endByCaller()
-		}
-		if err != nil {
-			return err
-		}
-	}
+	_, err := s.next(awaited{ready: s.cfg.Feed.Ready()})
+	return err
 }
 
 // heartbeatDue runs when the heartbeat timer fires. The timer is re-armed only here, not after every write (a
