@@ -48,7 +48,6 @@ type keyedConn struct {
 	mode    string
 	opened  time.Time
 	conn    *jetstream.Conn // where control messages go; nil when NATS cannot be reached
-	onEnd   func()          // presence and bookkeeping when it is released
 
 	endOnce sync.Once
 	ended   chan struct{}
