@@ -26,7 +26,7 @@ import (
 func h3Site(t *testing.T) (proc *caddyProcess, url string, adminPort int) {
 	t.Helper()
 	dir := t.TempDir()
-	httpsPort, adminPort := freePort(t), freePort(t)
+	httpsPort, adminPort := freeTCPAndUDPPort(t), freePort(t)
 	config := fmt.Sprintf(`{
 	admin localhost:%d
 	local_certs
@@ -47,6 +47,22 @@ https://localhost:%d {
 	proc = startCaddy(t, dir, config)
 	url = fmt.Sprintf("https://localhost:%d/events", httpsPort)
 	return proc, url, adminPort
+}
+
+// freeTCPAndUDPPort is a port free for TCP (HTTPS) and UDP (QUIC) alike: a port free for TCP only may be another
+// process's QUIC listener, and the test's client would reach that one.
+func freeTCPAndUDPPort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		port := freePort(t)
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err == nil {
+			udp.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
 }
 
 // h3Client speaks only HTTP/3 and trusts any certificate (the site's is from Caddy's internal CA). quicConfig
