@@ -34,14 +34,17 @@ type feed struct {
 	done   chan struct{}
 }
 
-func feedKey(conn, stream, eventHeader string) string {
-	b, _ := json.Marshal([]string{conn, stream, eventHeader})
+// feedKey includes the stream options, so a reload that changes them builds a new feed, which checks the
+// existing stream against them (see jetstream.Conn.EnsureStream).
+func feedKey(conn string, stream jetstream.StreamConfig, eventHeader string) string {
+	o := optionsOf(stream)
+	b, _ := json.Marshal([]any{conn, stream.Name, eventHeader, o.replicas, o.maxAge, o.maxBytes, o.memory})
 	return string(b)
 }
 
 func acquireFeed(n *NATSConfig, app *App, stream jetstream.StreamConfig, eventHeader string) (*feed, error) {
 	ck := connKey(n)
-	key := feedKey(ck, stream.Name, eventHeader)
+	key := feedKey(ck, stream, eventHeader)
 	val, loaded, err := feedPool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		conn, err := acquireConn(n, app)
 		if err != nil {

@@ -27,11 +27,12 @@ const waitLong = 20 * time.Second // generous: only how long a test waits for so
 // Ports are chosen once per test process, so test runs of several checkouts on one machine do not meet.
 var (
 	storeDir     string
-	embeddedAddr string // the embedded server keeps the first config's
-	httpHost     string // host:port of the test Caddy's HTTP server
-	baseURL      string
-	adminURL     string
-	httpsPort    int // unused (no TLS site) but must not be another run's
+	embeddedAddr string // a free loopback port, chosen once: the embedded server keeps the first config's
+	// Caddy's ports are chosen at start too, so test processes running side by side on one machine do not load
+	// their configs into each other's Caddy.
+	httpPort, httpsPort, adminPort int
+	httpHost                       string // host:port of the test Caddy's HTTP server
+	baseURL, adminURL              string
 )
 
 func TestMain(m *testing.M) {
@@ -50,11 +51,11 @@ func TestMain(m *testing.M) {
 	}
 	embeddedAddr = l.Addr().String()
 	l.Close()
-	httpHost = fmt.Sprintf("localhost:%d", pickPort())
+	httpPort, httpsPort, adminPort = pickPort(), pickPort(), pickPort()
+	httpHost = fmt.Sprintf("localhost:%d", httpPort)
 	baseURL = "http://" + httpHost
-	httpsPort = pickPort()
-	caddytest.Default.AdminPort = pickPort()
-	adminURL = fmt.Sprintf("http://localhost:%d", caddytest.Default.AdminPort)
+	caddytest.Default.AdminPort = adminPort
+	adminURL = fmt.Sprintf("http://localhost:%d", adminPort)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -67,7 +68,7 @@ func siteConfig(site string) string { return siteConfigWith("", site) }
 func siteConfigWith(serverOptions, site string) string {
 	return fmt.Sprintf(`{
 	admin localhost:%d
-	http_port %s
+	http_port %d
 	https_port %d
 	grace_period 1s
 	skip_install_trust
@@ -81,10 +82,10 @@ func siteConfigWith(serverOptions, site string) string {
 	}
 }
 
-http://%s {
+http://localhost:%d {
 %s
 }
-`, caddytest.Default.AdminPort, strings.TrimPrefix(httpHost, "localhost:"), httpsPort, serverOptions, embeddedAddr, storeDir, httpHost, site)
+`, adminPort, httpPort, httpsPort, serverOptions, embeddedAddr, storeDir, httpPort, site)
 }
 
 // loadSite loads a config into the shared test Caddy.
@@ -302,7 +303,6 @@ func (s *sseStream) waitOpen() {
 	}
 }
 
-// freePort returns a loopback port nobody listens on right now.
 // pickPort returns a loopback port that is free now.
 func pickPort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -313,14 +313,10 @@ func pickPort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freePort returns a loopback port nobody listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return pickPort()
 }
 
 // eventually polls cond until it holds.

@@ -13,31 +13,61 @@ var metrics = struct {
 	once       sync.Once
 	replays    *prometheus.CounterVec
 	resets     *prometheus.CounterVec
-	turnedAway prometheus.Counter
+	turnedAway *prometheus.CounterVec
 	feeds      prometheus.Collector
+	// quicIdleEnds: streams of HTTP/3 clients that vanished, ended by QUIC's idle timeout.
+	quicIdleEnds *prometheus.CounterVec
+
+	// connection management, touched once per connection
+	connections  *prometheus.GaugeVec
+	connects     *prometheus.CounterVec
+	replaced     *prometheus.CounterVec
+	lifetimeEnds *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
 }{}
 
+const metricsNamespace, metricsSubsystem = "caddy", "sse"
+
+func counterVec(name, help string, labels []string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: name, Help: help}, labels)
+}
+
+func gaugeVec(name, help string, labels []string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: name, Help: help}, labels)
+}
+
 func registerMetrics(registry *prometheus.Registry) error {
-	const ns, sub = "caddy", "sse"
 	metrics.once.Do(func() {
-		metrics.replays = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "replays_total",
-			Help: "Reconnects that replayed missed events, by where the events came from (memory or jetstream).",
-		}, []string{"stream", "source"})
-		metrics.resets = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "resets_total",
-			Help: "Reset events sent because a client's Last-Event-ID could not be honoured, by reason.",
-		}, []string{"stream", "reason"})
-		metrics.turnedAway = prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "turned_away_total",
-			Help: "Clients asked to come back later because max_connections was reached.",
-		})
+		metrics.replays = counterVec("replays_total",
+			"Reconnects that replayed missed events, by where the events came from (memory or jetstream).", []string{"stream", "source"})
+		metrics.resets = counterVec("resets_total",
+			"Reset events sent because a client's Last-Event-ID could not be honoured, by reason.", []string{"stream", "reason"})
+		metrics.turnedAway = counterVec("turned_away_total",
+			"Clients asked to come back later, by the cap that turned them away.", []string{"reason"})
+		metrics.quicIdleEnds = counterVec("quic_idle_timeouts_total",
+			"HTTP/3 streams that ended because the client went silent for QUIC's idle timeout (a vanished client).", []string{"stream"})
 		metrics.feeds = feedCollector{}
+		metrics.connections = gaugeVec("connections",
+			"Open event streams on this node, by stream and route (the route's subjects).", []string{"stream", "route"})
+		metrics.connects = counterVec("connects_total",
+			"Event streams opened (admitted), by stream and route; its rate is connects per second.", []string{"stream", "route"})
+		metrics.replaced = counterVec("replaced_total",
+			"Streams ended because a newer connection with the same client key opened (max_per_key).", []string{"stream"})
+		metrics.lifetimeEnds = counterVec("lifetime_ends_total",
+			"Streams ended because they reached max_lifetime.", []string{"stream"})
+		metrics.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "connection_duration_seconds",
+			Help:    "How long event streams stayed open.",
+			Buckets: []float64{1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"stream"})
 	})
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.feeds} {
+	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.quicIdleEnds, metrics.feeds,
+		metrics.connections, metrics.connects, metrics.replaced, metrics.lifetimeEnds, metrics.duration} {
 		// Every config registers the same collectors; a registry that has them already is fine.
 		if err := registry.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err

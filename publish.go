@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/jetstream"
 )
 
 const (
@@ -54,7 +55,11 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	pub, err := h.feed.publish(ctx, subject, eventType, data)
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		status := publishStatus(err)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1") // elections and reconnects take seconds
+		}
+		return caddyhttp.Error(status, err)
 	}
 	if pub.stream != h.Stream {
 		h.logger.Warn("published event landed in another stream; this route's clients will not see it",
@@ -65,6 +70,19 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(pub.epoch, pub.seq), Subject: subject, Stream: pub.stream, Seq: pub.seq})
+}
+
+// publishStatus is the HTTP status for a failed publish. Most failures are NATS or JetStream being unavailable
+// for a while (reconnecting, a leader election, a stream being recreated): 503, to be retried. A publish that
+// got no acknowledgement in time may have been stored: 504, so the caller knows to check before resending.
+func publishStatus(err error) int {
+	switch {
+	case errors.Is(err, jetstream.ErrPublishTimeout):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, jetstream.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusServiceUnavailable
 }
 
 // publishSubject is the one concrete subject a POST publishes to: the topic_param value if given (inside the

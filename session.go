@@ -21,13 +21,13 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if h.MaxConnections > 0 { // counted only under a cap: the counter is shared by every session of the route
-		if h.life.open.Add(1) > int64(h.MaxConnections) {
-			h.life.open.Add(-1)
-			h.turnAway(w)
-			return nil
-		}
-		defer h.life.open.Add(-1)
+	admitted, turnedAway, err := h.admit(r)
+	if err != nil {
+		return err
+	}
+	if turnedAway != "" {
+		h.turnAway(w, turnedAway)
+		return nil
 	}
 	h.watchServerShutdown(r)
 
@@ -43,8 +43,11 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) error {
 		defer iw.Override(time.Duration(h.WriteTimeout), 0, 0)()
 		client.DeadlinesByCaddy = true
 	}
-	_ = session.Serve(r.Context(), w, h.sessions, client) // the Ended hook logs why
-	return nil                                            // the response has started: an error here would only make Caddy write a second status line
+	admitted.client(client)
+	err = session.Serve(r.Context(), w, h.sessions, client) // the Ended hook logs why
+	admitted.done(err)
+	h.noteStreamEnd(r, err)
+	return nil // the response has started: an error here would only make Caddy write a second status line
 }
 
 // sessionConfig is what every session of this route shares; the hooks count and log for it.
@@ -69,6 +72,9 @@ func (h *Handler) sessionConfig() *session.Config {
 		FirstEvent:      first,
 		FirstEventCount: h.FirstEventCount,
 		ResetEvent:      h.ResetEvent,
+		MaxLifetime:     time.Duration(h.MaxLifetime),
+		HeartbeatEvent:  h.HeartbeatEvent,
+		ConnectEvent:    h.ConnectEvent,
 		Stop:            h.life.stopping,
 		Exiting:         caddy.Exiting,
 		Hooks: session.Hooks{
@@ -84,10 +90,10 @@ func (h *Handler) sessionConfig() *session.Config {
 	}
 }
 
-// turnAway answers a client over MaxConnections. A browser's EventSource gives up for good on any status other
+// turnAway answers a client that a cap (reason) turned away. A browser's EventSource gives up for good on any status other
 // than 200, so the answer is an empty event stream with a jittered retry: the client comes back later, keeping
 // its Last-Event-ID. Retry-After says the same to other clients.
-func (h *Handler) turnAway(w http.ResponseWriter) {
+func (h *Handler) turnAway(w http.ResponseWriter, reason string) {
 	base := max(time.Duration(h.Retry), time.Second)
 	backoff := 2*base + rand.N(4*base)
 	session.SetHeaders(w.Header())
@@ -96,8 +102,8 @@ func (h *Handler) turnAway(w http.ResponseWriter) {
 	b := hub.AppendRetry(nil, backoff)
 	b = hub.AppendComment(b, "over capacity, retry later")
 	_, _ = w.Write(b)
-	metrics.turnedAway.Inc()
-	h.logger.Debug("stream turned away: max_connections reached", zap.Int("max_connections", h.MaxConnections))
+	metrics.turnedAway.WithLabelValues(reason).Inc()
+	h.logger.Debug("stream turned away", zap.String("reason", reason))
 }
 
 // watchServerShutdown ends this handler's sessions when their server shuts down: at once when Caddy exits

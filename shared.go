@@ -42,7 +42,7 @@ func acquireEmbedded(cfg jetstream.EmbeddedConfig, logger *zap.Logger) (*sharedE
 	e := val.(*sharedEmbedded)
 	if loaded && e.cfg != cfg {
 		logger.Warn("the embedded NATS server keeps its settings until Caddy restarts",
-			zap.Any("running", e.cfg), zap.Any("configured", cfg))
+			zap.Any("running", e.cfg.Redacted()), zap.Any("configured", cfg.Redacted()))
 	}
 	return e, nil
 }

@@ -105,6 +105,26 @@ func (h *Hub) Begin(epoch string, lastSeq uint64) {
 	}
 }
 
+// Trim tells the hub that the stream no longer holds the events before
+// firstSeq (purged, deleted, expired or superseded on a KV-style stream).
+// They leave the history, so a resume from before firstSeq-1 is not covered
+// by Since or Last and goes to JetStream, which answers that history is
+// gone. It is not a restart: the position, the epoch and the subscriptions
+// are unchanged, and events already queued to a client still reach it.
+// A firstSeq at or below what the history already gave up does nothing;
+// one beyond the position is kept, so events published later do not look
+// contiguous with the range that is gone.
+func (h *Hub) Trim(firstSeq uint64) {
+	h.feedMu.Lock()
+	defer h.feedMu.Unlock()
+	if !h.begun {
+		return
+	}
+	h.mu.Lock()
+	h.history.trim(firstSeq)
+	h.mu.Unlock()
+}
+
 // dropAllLocked unregisters and ends every subscription. Ending them under
 // mu means nobody can see the new position while an old subscription still
 // looks open (see Subscription.Epoch); it is O(1) per subscription.

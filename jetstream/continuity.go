@@ -34,26 +34,44 @@ const clockSkew = 5 * time.Second
 // A purge of a KV-style stream cannot be told from supersession; both mean
 // JetStream no longer holds those entries, which is what a KV reader expects.
 func historyLost(st StreamState, after uint64, lastRead, now time.Time) bool {
-	if st.FirstSeq <= after+1 {
+	switch {
+	case st.FirstSeq <= after+1:
 		return false
-	}
-	supersedes := st.MaxMsgsPerSubject > 0 && !st.DiscardNewPerSubject
-	if !supersedes {
+	case !supersedes(st) || mayHaveExpired(st, lastRead, now):
 		return true
-	}
-	if st.MaxAge > 0 {
-		since := lastRead
-		if since.Before(st.Created) {
-			since = st.Created
-		}
-		if !since.Add(st.MaxAge).After(now.Add(clockSkew)) {
-			return true
-		}
-	}
-	if st.DiscardNew {
+	case st.DiscardNew:
 		return false
 	}
 	return nearLimit(st.Msgs, st.MaxMsgs, 1) || nearLimit(st.Bytes, st.MaxBytes, averageSize(st))
+}
+
+// headMovesAreHarmless reports whether historyLost is false for any first
+// sequence and any counts, given st's limits: a KV-style stream whose
+// MaxMsgs and MaxBytes never remove messages (unlimited, or DiscardNew) and
+// whose MaxAge is ruled out. Limits change only when someone updates the
+// stream, so a recent state answers without asking the server again.
+func headMovesAreHarmless(st StreamState, lastRead, now time.Time) bool {
+	return supersedes(st) && !mayHaveExpired(st, lastRead, now) &&
+		(st.DiscardNew || (st.MaxMsgs <= 0 && st.MaxBytes <= 0))
+}
+
+// supersedes reports whether a newer message on a subject removes older
+// ones (a per-subject limit that does not refuse new messages).
+func supersedes(st StreamState) bool {
+	return st.MaxMsgsPerSubject > 0 && !st.DiscardNewPerSubject
+}
+
+// mayHaveExpired reports whether MaxAge could have removed messages stored
+// after lastRead (and after the stream was created) by now.
+func mayHaveExpired(st StreamState, lastRead, now time.Time) bool {
+	if st.MaxAge <= 0 {
+		return false
+	}
+	since := lastRead
+	if since.Before(st.Created) {
+		since = st.Created
+	}
+	return !since.Add(st.MaxAge).After(now.Add(clockSkew))
 }
 
 // nearLimit reports whether held is within a tenth of limit, or within two

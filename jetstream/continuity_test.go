@@ -58,3 +58,44 @@ func TestHistoryLost(t *testing.T) {
 		})
 	}
 }
+
+func TestHeadMovesAreHarmless(t *testing.T) {
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	recent := now.Add(-time.Minute)
+	base := StreamState{Created: now.Add(-48 * time.Hour), MaxMsgsPerSubject: 1, MaxMsgs: -1, MaxBytes: -1}
+	with := func(mod func(*StreamState)) StreamState { st := base; mod(&st); return st }
+	tests := []struct {
+		name     string
+		st       StreamState
+		lastRead time.Time
+		want     bool
+	}{
+		{"KV style without other limits", base, recent, true},
+		{"KV style, MaxAge ruled out", with(func(s *StreamState) { s.MaxAge = time.Hour }), recent, true},
+		{"KV style, MaxAge not ruled out", with(func(s *StreamState) { s.MaxAge = time.Hour }), now.Add(-2 * time.Hour), false},
+		{"KV style with MaxMsgs: depends on the count", with(func(s *StreamState) { s.MaxMsgs = 1000 }), recent, false},
+		{"KV style with MaxBytes: depends on the size", with(func(s *StreamState) { s.MaxBytes = 1 << 20 }), recent, false},
+		{"KV style with MaxMsgs, DiscardNew", with(func(s *StreamState) { s.MaxMsgs = 1000; s.DiscardNew = true }), recent, true},
+		{"no per-subject limit", with(func(s *StreamState) { s.MaxMsgsPerSubject = -1 }), recent, false},
+		{"per-subject limit refusing new messages", with(func(s *StreamState) { s.DiscardNew, s.DiscardNewPerSubject = true, true }), recent, false},
+		{"no state read yet", StreamState{}, recent, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := headMovesAreHarmless(tt.st, tt.lastRead, now)
+			if got != tt.want {
+				t.Fatalf("headMovesAreHarmless = %v, want %v", got, tt.want)
+			}
+			// Whenever it says so, historyLost agrees for any head and counts.
+			if got {
+				for _, counts := range []StreamState{{FirstSeq: 100, Msgs: 1 << 40, Bytes: 1 << 50}, {FirstSeq: 1 << 30}} {
+					st := tt.st
+					st.FirstSeq, st.Msgs, st.Bytes = counts.FirstSeq, counts.Msgs, counts.Bytes
+					if historyLost(st, 5, tt.lastRead, now) {
+						t.Errorf("historyLost disagrees for %+v", st)
+					}
+				}
+			}
+		})
+	}
+}

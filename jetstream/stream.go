@@ -107,7 +107,8 @@ var errSubjectsNotAdded = errors.New("could not add subjects to stream")
 // EnsureStream creates the stream if it is missing. If it exists and
 // caddy-sse created it, subjects it lacks are added (nothing else is
 // changed). A stream created by someone else is left alone; what it lacks
-// is logged.
+// is logged. Either way, replicas, max age, max bytes and storage that
+// differ from cfg are logged as a warning, and the stream is used as it is.
 func (c *Conn) EnsureStream(ctx context.Context, cfg StreamConfig) (StreamState, error) {
 	st, err := c.ensureStream(ctx, cfg)
 	if errors.Is(err, errSubjectsNotAdded) {
@@ -125,6 +126,7 @@ func (c *Conn) ensureStream(ctx context.Context, cfg StreamConfig) (StreamState,
 	if err := c.connected(); err != nil {
 		return StreamState{}, err
 	}
+	asked := cfg
 	cfg = cfg.withDefaults()
 	log := c.log.With(zap.String("stream", cfg.Name))
 
@@ -153,8 +155,10 @@ func (c *Conn) ensureStream(ctx context.Context, cfg StreamConfig) (StreamState,
 	}
 
 	info := s.CachedInfo()
+	managed := info.Config.Metadata[managedKey] == managedValue
+	c.warnDifferences(log, cfg.Name, streamDifferences(info.Config, asked, managed), managed)
 	missing := missingSubjects(info.Config.Subjects, cfg.Subjects)
-	if info.Config.Metadata[managedKey] != managedValue {
+	if !managed {
 		if len(missing) > 0 {
 			log.Warn("stream was not created by caddy-sse and does not capture some configured subjects; leaving it unchanged",
 				zap.Strings("missing_subjects", missing),

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,22 +45,23 @@ func TestTailKVStreamSupersessionIsNotLoss(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  natsjs.StreamConfig
+		// limitsSuffice: the stream's limits alone show that supersession
+		// is harmless, so gaps cost no request to the server.
+		limitsSuffice bool
 	}{
-		{"one per subject", natsjs.StreamConfig{Name: "KV1", Subjects: []string{"kv1.>"}, MaxMsgsPerSubject: 1}},
-		{"three per subject, with an age limit", natsjs.StreamConfig{Name: "KV3", Subjects: []string{"kv3.>"}, MaxMsgsPerSubject: 3, MaxAge: time.Hour}},
+		{"one per subject", natsjs.StreamConfig{Name: "KV1", Subjects: []string{"kv1.>"}, MaxMsgsPerSubject: 1}, true},
+		{"three per subject, with an age limit", natsjs.StreamConfig{Name: "KV3", Subjects: []string{"kv3.>"}, MaxMsgsPerSubject: 3, MaxAge: time.Hour}, true},
+		{"one per subject, far from a message limit", natsjs.StreamConfig{Name: "KVM", Subjects: []string{"kvm.>"}, MaxMsgsPerSubject: 1, MaxMsgs: 1 << 20}, false},
 	}
 	const bursts, perBurst = 5, 2000
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, c := inProcess(t)
-			if _, err := c.js.CreateStream(ctxFor(t), tt.cfg); err != nil {
-				t.Fatal(err)
-			}
-			subject := tt.cfg.Subjects[0][:len(tt.cfg.Subjects[0])-1] + "key"
+			c, subject := userStream(t, tt.cfg)
 			sink := &recSink{}
 			runTail(t, c, TailConfig{Stream: StreamConfig{Name: tt.cfg.Name}}, sink)
 			waitFor(t, "Begin", func() bool { return len(sink.resets()) == 1 })
 			epoch, _ := sink.Position()
+			apiBefore := apiRequests(t, c)
 
 			var lasts []uint64
 			for range bursts {
@@ -68,7 +70,12 @@ func TestTailKVStreamSupersessionIsNotLoss(t *testing.T) {
 				waitFor(t, "the tail to reach the burst's end", func() bool { _, p := sink.Position(); return p >= last })
 			}
 			begins, events := sink.snapshot()
-			t.Logf("%d events reached the sink, %d Begin calls", len(events), len(begins))
+			requests := apiRequests(t, c) - apiBefore - 1
+			t.Logf("%d events reached the sink, %d Begin calls, %d JetStream API requests", len(events), len(begins), requests)
+			// A few for the tail's periodic check, none per superseded message.
+			if tt.limitsSuffice && requests > 10 {
+				t.Errorf("%d JetStream API requests during the bursts: the tail asks the server about every gap", requests)
+			}
 			if resets := sink.resets(); len(resets) != 1 {
 				t.Errorf("the sink was reset %d times after the first Begin: %+v", len(resets)-1, resets[1:])
 			}
@@ -100,11 +107,7 @@ func TestTailBeginResumesBehindKVHead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, c := inProcess(t)
-			if _, err := c.js.CreateStream(ctxFor(t), tt.cfg); err != nil {
-				t.Fatal(err)
-			}
-			subject := tt.cfg.Subjects[0][:len(tt.cfg.Subjects[0])-1] + "key"
+			c, subject := userStream(t, tt.cfg)
 			for n := 1; n <= 10; n++ {
 				publish(t, c, subject, "", fmt.Sprint(n))
 			}
@@ -139,4 +142,25 @@ func TestTailBeginResumesBehindKVHead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// apiRequests is the number of JetStream API requests the account has made.
+func apiRequests(t *testing.T, c *Conn) uint64 {
+	t.Helper()
+	info, err := c.js.AccountInfo(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.API.Total
+}
+
+// userStream starts a server holding a stream created as an app would (not
+// by caddy-sse) and returns a connection and a subject the stream captures.
+func userStream(t *testing.T, cfg natsjs.StreamConfig) (*Conn, string) {
+	t.Helper()
+	_, c := inProcess(t)
+	if _, err := c.js.CreateStream(ctxFor(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c, strings.TrimSuffix(cfg.Subjects[0], ">") + "key"
 }

@@ -30,6 +30,10 @@ type Config struct {
 	FirstEventCount int
 	ResetEvent      string // event type of the reset event
 
+	MaxLifetime    time.Duration // a session ends after about this long (±10%, so clients do not return in step); 0: never
+	HeartbeatEvent string        // heartbeats are this named event without an id instead of a comment; empty: comments
+	ConnectEvent   string        // sent once, without an id, when the session opens; empty: none
+
 	// Stop is closed when the route's config is retired or the process exits. Exiting, asked then, says
 	// which: an exit ends sessions at once, a reload spreads their ends over CloseDelay.
 	Stop    <-chan struct{}
@@ -58,7 +62,23 @@ type Client struct {
 	// DeadlinesByCaddy: the server already sets WriteTimeout around every write and flush (Caddy's idle-timeout
 	// writer), so the session sets none of its own.
 	DeadlinesByCaddy bool
+
+	// End, when closed, ends the session for a reason of the caller's (a newer connection with the same key
+	// replaced it, an operator closed it). Final, if set, gives the last event to send first, and the retry
+	// delay to ask for (0: leave the client's as it is). Nil End: the caller never ends the session.
+	End   <-chan struct{}
+	Final func() (event string, data []byte, retry time.Duration)
 }
 
-// ErrStopped ends a session because its config is retired or the process is exiting.
-var ErrStopped = errors.New("session: stopping")
+// Why a session ended, besides the client leaving or falling behind.
+var (
+	// ErrStopped: the route's config is retired or the process is exiting.
+	ErrStopped = errors.New("session: stopping")
+	// ErrLifetime: the session reached Config.MaxLifetime.
+	ErrLifetime = errors.New("session: lifetime reached")
+	// ErrEnded: the caller closed Client.End.
+	ErrEnded = errors.New("session: ended by the caller")
+)
+
+// lifetimeJitter spreads MaxLifetime ends over ±10%.
+const lifetimeJitter = 0.1

@@ -27,6 +27,9 @@ func Serve(ctx context.Context, w http.ResponseWriter, cfg *Config, c *Client) e
 	if s.heartbeat != nil {
 		s.heartbeat.Stop()
 	}
+	if s.lifetime != nil {
+		s.lifetime.Stop()
+	}
 	if cfg.Hooks.Ended != nil {
 		cfg.Hooks.Ended(c, err)
 	}
@@ -46,6 +49,8 @@ type session struct {
 
 	heartbeat  *time.Timer
 	heartbeatC <-chan time.Time // nil when heartbeats are off
+	lifetime   *time.Timer
+	lifetimeC  <-chan time.Time // nil without MaxLifetime
 	stopping   <-chan struct{}  // cfg.Stop until it is seen closed, then nil
 	closing    <-chan time.Time // after a reload: when this session ends
 	liveBatch  []*hub.Event     // reused for drains
@@ -66,8 +71,16 @@ func (s *session) open() error {
 	// wait before it reconnects.
 	s.out.scratch = hub.AppendComment(s.out.scratch[:0], "ok")
 	s.out.scratch = hub.AppendRetry(s.out.scratch, s.cfg.Retry)
+	if s.cfg.ConnectEvent != "" {
+		s.out.scratch = hub.AppendEvent(s.out.scratch, "", s.cfg.ConnectEvent, []byte("{}"))
+	}
 	if err := s.out.writeNow(s.out.scratch); err != nil {
 		return err
+	}
+	if d := s.cfg.MaxLifetime; d > 0 {
+		jittered := time.Duration(float64(d) * (1 - lifetimeJitter + 2*lifetimeJitter*rand.Float64()))
+		s.lifetime = time.NewTimer(jittered)
+		s.lifetimeC = s.lifetime.C
 	}
 	if s.cfg.Heartbeat > 0 {
 		s.heartbeat = time.NewTimer(s.cfg.Heartbeat)
@@ -110,11 +123,40 @@ func (s *session) heartbeatDue() error {
 		s.heartbeat.Reset(interval - idle)
 		return nil
 	}
-	if err := s.out.comment(""); err != nil {
+	if err := s.sendHeartbeat(); err != nil {
 		return err
 	}
 	s.heartbeat.Reset(interval)
 	return nil
+}
+
+// sendHeartbeat writes a comment, or with HeartbeatEvent a named event without an id: a page sees it (an
+// EventSource hides comments) and its Last-Event-ID stays as it is.
+func (s *session) sendHeartbeat() error {
+	if s.cfg.HeartbeatEvent == "" {
+		return s.out.comment("")
+	}
+	return s.out.writeNow(hub.AppendEvent(s.out.scratch[:0], "", s.cfg.HeartbeatEvent, nil))
+}
+
+// endByCaller sends the caller's final event, if any, and ends the session.
+func (s *session) endByCaller() error {
+	if s.client.Final != nil {
+		event, data, retry := s.client.Final()
+		b := s.out.scratch[:0]
+		if retry > 0 {
+			b = hub.AppendRetry(b, retry)
+		}
+		if event != "" {
+			b = hub.AppendEvent(b, "", event, data)
+		}
+		if len(b) > 0 {
+			if err := s.out.writeNow(b); err != nil {
+				return err
+			}
+		}
+	}
+	return ErrEnded
 }
 
 // stopSeen runs when cfg.Stop is closed: an exit ends the session at once; a reload keeps it serving for a

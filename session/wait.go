@@ -42,6 +42,10 @@ func (s *session) next(a awaited) (wakeup, error) {
 			err = s.stopSeen()
 		case <-s.closing:
 			return wakeup{}, ErrStopped
+		case <-s.lifetimeC:
+			return wakeup{}, ErrLifetime
+		case <-s.client.End:
+			return wakeup{}, s.endByCaller()
 		}
 		if err != nil {
 			return wakeup{}, err
