@@ -78,6 +78,7 @@ func waitH3(t *testing.T, client *http.Client, url string) {
 // TestCaddyExitEndsHTTP3Streams: HTTP/3 requests do not go through http.Server, whose shutdown hook ends
 // streams on exit; with Caddy's default eternal grace period, open h3 streams would hold the exit forever.
 func TestCaddyExitEndsHTTP3Streams(t *testing.T) {
+	t.Parallel() // its own Caddy process, ports and directories
 	proc, url, _ := h3Site(t)
 	client := h3Client(t, nil, nil)
 	waitH3(t, client, url)
@@ -111,6 +112,7 @@ func TestCaddyExitEndsHTTP3Streams(t *testing.T) {
 // it) leaves its streams open on the server until QUIC's idle timeout, then they end and are counted. The
 // client asks for a 2 s idle timeout, which both ends then use, so the test does not wait 30 s.
 func TestHTTP3VanishedClientsCounted(t *testing.T) {
+	t.Parallel() // its own Caddy process, ports and directories
 	proc, url, adminPort := h3Site(t)
 	waitH3(t, h3Client(t, nil, nil), url)
 
