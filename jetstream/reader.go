@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/subject"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -267,7 +268,7 @@ func (c *Conn) createReader(ctx context.Context, stream string, filters []string
 		MemoryStorage:     true,
 		Replicas:          1,
 	}
-	if f := minimalFilters(filters); len(f) == 1 {
+	if f := subject.Minimal(filters); len(f) == 1 {
 		cfg.FilterSubject = f[0]
 	} else {
 		cfg.FilterSubjects = f
