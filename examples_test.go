@@ -1,0 +1,257 @@
+package caddysse
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-sse/caddy-sse/hub"
+)
+
+// The recipes under examples/ are tested here with their real clients. Each example's Caddyfile is loaded into
+// the shared test Caddy: its global block gives way to the tests' (ports, the embedded server's store), its site
+// address to the test server's, and everything inside the site block is used as written.
+
+// exampleSite returns the body of the site block of examples/<dir>/Caddyfile, with the given old, new
+// replacements applied (e.g. the port of an auth service the test started).
+func exampleSite(t *testing.T, dir string, oldNew ...string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("examples", dir, "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(src), "\nhttp://localhost:8080 {\n")
+	if !ok {
+		t.Fatalf("examples/%s/Caddyfile has no site block \"http://localhost:8080 {\"", dir)
+	}
+	end := strings.LastIndex(body, "\n}")
+	if end < 0 {
+		t.Fatalf("examples/%s/Caddyfile: the site block does not end", dir)
+	}
+	body = strings.ReplaceAll(body[:end], "localhost:8080", "localhost:9080")
+	var lines []string
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "bind ") {
+			continue // the test server has its own listener
+		}
+		lines = append(lines, line)
+	}
+	body = strings.Join(lines, "\n")
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		if !strings.Contains(body, oldNew[i]) {
+			t.Fatalf("examples/%s/Caddyfile does not contain %q", dir, oldNew[i])
+		}
+		body = strings.ReplaceAll(body, oldNew[i], oldNew[i+1])
+	}
+	return body
+}
+
+// goBuild builds a Go program of the examples once per test binary run.
+var goBuilt sync.Map // package path -> binary
+
+func goBuild(t *testing.T, pkg string) string {
+	t.Helper()
+	if bin, ok := goBuilt.Load(pkg); ok {
+		return bin.(string)
+	}
+	bin := filepath.Join(storeDir, "bin", filepath.Base(filepath.Dir(pkg+"/x"))+"-"+strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "-"))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	goBuilt.Store(pkg, bin)
+	return bin
+}
+
+// nodeModules finds an example's installed npm packages (.ci/run runs npm ci). Without them the test is
+// skipped, except in CI, where their absence is a failure.
+func nodeModules(t *testing.T, dir string) string {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join("examples", dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is required in CI")
+		}
+		t.Skip("node not installed")
+	}
+	if _, err := os.Stat(filepath.Join(abs, "node_modules")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("examples/%s/node_modules missing: .ci/run runs npm ci there", dir)
+		}
+		t.Skipf("run npm ci in examples/%s to test it", dir)
+	}
+	return abs
+}
+
+// clientEvent is what every example client prints, one JSON object a line.
+type clientEvent struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Data string `json:"data"`
+}
+
+// exampleProc is a running example program: its stdout lines are events (JSON), its stderr is kept for
+// failure messages.
+type exampleProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	events chan clientEvent
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	done   chan struct{}
+}
+
+func (p *exampleProc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.Write(b)
+}
+
+func (p *exampleProc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+func startExample(t *testing.T, env []string, name string, args ...string) *exampleProc {
+	t.Helper()
+	p := &exampleProc{t: t, cmd: exec.Command(name, args...), events: make(chan clientEvent, 1000), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = p
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev clientEvent
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				p.Write([]byte("stdout (not JSON): " + sc.Text() + "\n"))
+				continue
+			}
+			p.events <- ev
+		}
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		_ = p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", filepath.Base(name), p.logs())
+		}
+	})
+	return p
+}
+
+// expect reads the next events and checks their type and data, in order.
+func (p *exampleProc) expect(want ...clientEvent) []clientEvent {
+	p.t.Helper()
+	var got []clientEvent
+	for i, w := range want {
+		select {
+		case ev := <-p.events:
+			if ev.Type != w.Type || ev.Data != w.Data {
+				p.t.Fatalf("event %d: %+v, want type %q data %q", i, ev, w.Type, w.Data)
+			}
+			got = append(got, ev)
+		case <-p.done:
+			p.t.Fatalf("client ended while waiting for %+v:\n%s", w, p.logs())
+		case <-time.After(waitLong):
+			p.t.Fatalf("no event %+v within %s:\n%s", w, waitLong, p.logs())
+		}
+	}
+	return got
+}
+
+// runExample runs an example program to its end and returns its stdout; it fails the test on a non-zero exit
+// unless wantFail.
+func runExample(t *testing.T, wantFail bool, name string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if (err != nil) != wantFail {
+		t.Fatalf("%s %v: error %v (want failure: %v)\nstdout: %s\nstderr: %s", filepath.Base(name), args, err, wantFail, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+// pubAck is what the example publishers print.
+type pubAck struct {
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+func decodeAck(t *testing.T, out string) pubAck {
+	t.Helper()
+	var ack pubAck
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &ack); err != nil {
+		t.Fatalf("publisher printed %q: %v", out, err)
+	}
+	return ack
+}
+
+// checkPublisher: an example publisher's event reaches a stream client with its type, payload and sequence; the
+// same Nats-Msg-Id again is acknowledged as a duplicate and not streamed; a subject no stream stores fails with
+// a message that says so, after bounded retries.
+func checkPublisher(t *testing.T, publish func(wantFail bool, subject, event, msgID, data string) (string, string)) {
+	loadSite(t, exampleSite(t, "publish"))
+	s := openLive(t, "/events", "ORDERS", 1)
+
+	first := decodeAck(t, must(publish(false, "orders.42.shipped", "order-shipped", "order-42-shipped", `{"order":42}`)))
+	if first.Stream != "ORDERS" || first.Duplicate {
+		t.Fatalf("ack %+v, want a new event in ORDERS", first)
+	}
+	ev := s.next()
+	if _, seq, err := hub.ParseID(ev.ID); err != nil || seq != first.Seq || ev.Type != "order-shipped" || ev.Data != `{"order":42}` {
+		t.Fatalf("streamed %+v, want seq %d, type order-shipped", ev, first.Seq)
+	}
+
+	again := decodeAck(t, must(publish(false, "orders.42.shipped", "order-shipped", "order-42-shipped", `{"order":42}`)))
+	if !again.Duplicate || again.Seq != first.Seq {
+		t.Fatalf("retry with the same Nats-Msg-Id: ack %+v, want a duplicate of seq %d", again, first.Seq)
+	}
+	untyped := decodeAck(t, must(publish(false, "orders.43.created", "", "order-43-created", "plain")))
+	ev = s.next() // the duplicate was not streamed: the next event is this one
+	if _, seq, _ := hub.ParseID(ev.ID); seq != untyped.Seq || ev.Type != "message" || ev.Data != "plain" {
+		t.Fatalf("streamed %+v, want the untyped event %d", ev, untyped.Seq)
+	}
+
+	_, stderr := publish(true, "nowhere.1", "x", "", "lost")
+	if !strings.Contains(stderr, "no JetStream stream stores this subject") {
+		t.Fatalf("publishing to a subject no stream stores: stderr %q", stderr)
+	}
+}
+
+func must(stdout, _ string) string { return stdout }
+
+// TestExamplePublishGo: examples/publish/go with nats.go's jetstream package.
+func TestExamplePublishGo(t *testing.T) {
+	bin := goBuild(t, "./examples/publish/go")
+	checkPublisher(t, func(wantFail bool, subject, event, msgID, data string) (string, string) {
+		args := []string{"-url", "nats://" + embeddedAddr, "-subject", subject, "-attempts", "2"}
+		if event != "" {
+			args = append(args, "-event", event)
+		}
+		if msgID != "" {
+			args = append(args, "-msg-id", msgID)
+		}
+		return runExample(t, wantFail, bin, append(args, data)...)
+	})
+}
