@@ -209,12 +209,13 @@ func decodeAck(t *testing.T, out string) pubAck {
 
 // checkPublisher: an example publisher's event reaches a stream client with its type, payload and sequence; the
 // same Nats-Msg-Id again is acknowledged as a duplicate and not streamed; a subject no stream stores fails with
-// a message that says so, after bounded retries.
-func checkPublisher(t *testing.T, publish func(wantFail bool, subject, event, msgID, data string) (string, string)) {
+// a message that says so, after bounded retries. idPrefix keeps the ids of one publisher's test apart from
+// another's: the tests share one stream, whose duplicate window is two minutes.
+func checkPublisher(t *testing.T, idPrefix string, publish func(wantFail bool, subject, event, msgID, data string) (string, string)) {
 	loadSite(t, exampleSite(t, "publish"))
 	s := openLive(t, "/events", "ORDERS", 1)
 
-	first := decodeAck(t, must(publish(false, "orders.42.shipped", "order-shipped", "order-42-shipped", `{"order":42}`)))
+	first := decodeAck(t, must(publish(false, "orders.42.shipped", "order-shipped", idPrefix+"order-42-shipped", `{"order":42}`)))
 	if first.Stream != "ORDERS" || first.Duplicate {
 		t.Fatalf("ack %+v, want a new event in ORDERS", first)
 	}
@@ -223,11 +224,11 @@ func checkPublisher(t *testing.T, publish func(wantFail bool, subject, event, ms
 		t.Fatalf("streamed %+v, want seq %d, type order-shipped", ev, first.Seq)
 	}
 
-	again := decodeAck(t, must(publish(false, "orders.42.shipped", "order-shipped", "order-42-shipped", `{"order":42}`)))
+	again := decodeAck(t, must(publish(false, "orders.42.shipped", "order-shipped", idPrefix+"order-42-shipped", `{"order":42}`)))
 	if !again.Duplicate || again.Seq != first.Seq {
 		t.Fatalf("retry with the same Nats-Msg-Id: ack %+v, want a duplicate of seq %d", again, first.Seq)
 	}
-	untyped := decodeAck(t, must(publish(false, "orders.43.created", "", "order-43-created", "plain")))
+	untyped := decodeAck(t, must(publish(false, "orders.43.created", "", idPrefix+"order-43-created", "plain")))
 	ev = s.next() // the duplicate was not streamed: the next event is this one
 	if _, seq, _ := hub.ParseID(ev.ID); seq != untyped.Seq || ev.Type != "message" || ev.Data != "plain" {
 		t.Fatalf("streamed %+v, want the untyped event %d", ev, untyped.Seq)
@@ -244,7 +245,7 @@ func must(stdout, _ string) string { return stdout }
 // TestExamplePublishGo: examples/publish/go with nats.go's jetstream package.
 func TestExamplePublishGo(t *testing.T) {
 	bin := goBuild(t, "./examples/publish/go")
-	checkPublisher(t, func(wantFail bool, subject, event, msgID, data string) (string, string) {
+	checkPublisher(t, "go-", func(wantFail bool, subject, event, msgID, data string) (string, string) {
 		args := []string{"-url", "nats://" + embeddedAddr, "-subject", subject, "-attempts", "2"}
 		if event != "" {
 			args = append(args, "-event", event)
@@ -253,5 +254,20 @@ func TestExamplePublishGo(t *testing.T) {
 			args = append(args, "-msg-id", msgID)
 		}
 		return runExample(t, wantFail, bin, append(args, data)...)
+	})
+}
+
+// TestExamplePublishNode: examples/node/publish.mjs with nats.js (npm "nats").
+func TestExamplePublishNode(t *testing.T) {
+	dir := nodeModules(t, "node")
+	checkPublisher(t, "node-", func(wantFail bool, subject, event, msgID, data string) (string, string) {
+		args := []string{filepath.Join(dir, "publish.mjs"), "--url", "nats://" + embeddedAddr, "--subject", subject, "--attempts", "2"}
+		if event != "" {
+			args = append(args, "--event", event)
+		}
+		if msgID != "" {
+			args = append(args, "--msg-id", msgID)
+		}
+		return runExample(t, wantFail, "node", append(args, data)...)
 	})
 }
