@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,5 +270,108 @@ func TestExamplePublishNode(t *testing.T) {
 			args = append(args, "--msg-id", msgID)
 		}
 		return runExample(t, wantFail, "node", append(args, data)...)
+	})
+}
+
+// checkClientResumes: a client nobody here wrote receives typed, untyped and multi-line events; when the server
+// ends its stream (a config reload) and events are published while it is away, it reconnects by itself with
+// Last-Event-ID and gets exactly those, in order, then live events: nothing missed, nothing twice.
+func checkClientResumes(t *testing.T, start func(url string) *exampleProc) {
+	// The example's retry 2s becomes 1s, long enough to publish while the client is away; streams end 100ms
+	// after a reload instead of up to 5s.
+	site := exampleSite(t, "clients", "retry 2s", "retry 1s\n\t\tclose_delay 100ms")
+	loadSite(t, site+"\n\trespond /config 1")
+	js := embeddedJS(t)
+	p := start(baseURL + "/news")
+	waitClients(t, "NEWS", 1)
+
+	var all []clientEvent
+	send := func(eventType, data string) clientEvent {
+		publish(t, js, "news.updates", eventType, data)
+		typ := eventType
+		if typ == "" {
+			typ = "message"
+		}
+		return clientEvent{Type: typ, Data: data}
+	}
+	all = append(all, p.expect(send("headline", "rates up"), send("", "plain"), send("headline", "two\nlines"))...)
+
+	loadSite(t, site+"\n\trespond /config 2") // the old config's streams end
+	waitClients(t, "NEWS", 0)
+	away := []clientEvent{send("headline", "while away 1"), send("", "while away 2")}
+	waitClients(t, "NEWS", 1)
+	all = append(all, p.expect(append(away, send("headline", "live again"))...)...)
+
+	var prev uint64
+	for i, ev := range all {
+		_, seq, err := hub.ParseID(ev.ID)
+		if err != nil || seq <= prev {
+			t.Fatalf("event %d has id %q after %d: want increasing ids", i, ev.ID, prev)
+		}
+		prev = seq
+	}
+	select {
+	case ev := <-p.events:
+		t.Fatalf("an event more: %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestExampleClientEventSourceNode: the npm eventsource package (examples/node/eventsource.mjs).
+func TestExampleClientEventSourceNode(t *testing.T) {
+	dir := nodeModules(t, "node")
+	checkClientResumes(t, func(url string) *exampleProc {
+		return startExample(t, nil, "node", filepath.Join(dir, "eventsource.mjs"), url, "--types", "headline,reset")
+	})
+}
+
+// TestExampleClientFetchEventSource: @microsoft/fetch-event-source (examples/node/fetch-event-source.mjs).
+func TestExampleClientFetchEventSource(t *testing.T) {
+	dir := nodeModules(t, "node")
+	checkClientResumes(t, func(url string) *exampleProc {
+		return startExample(t, nil, "node", filepath.Join(dir, "fetch-event-source.mjs"), url)
+	})
+}
+
+// TestExampleClientGoSSE: github.com/tmaxmax/go-sse (examples/clients/go-sse).
+func TestExampleClientGoSSE(t *testing.T) {
+	bin := goBuild(t, "./examples/clients/go-sse")
+	checkClientResumes(t, func(url string) *exampleProc { return startExample(t, nil, bin, "-url", url) })
+}
+
+// TestExampleClientPython: the standard-library Python client (examples/clients/sse_client.py).
+func TestExampleClientPython(t *testing.T) {
+	python := pythonPath(t)
+	checkClientResumes(t, func(url string) *exampleProc {
+		return startExample(t, nil, python, filepath.Join("examples", "clients", "sse_client.py"), url)
+	})
+}
+
+// pythonPath finds python3: skipped without it, except in CI, which has it.
+func pythonPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is required in CI")
+		}
+		t.Skip("python3 not installed")
+	}
+	return p
+}
+
+// waitClients waits until exactly n clients are subscribed to the stream in this process (0 while its feed
+// does not exist yet: the first client starts it).
+func waitClients(t *testing.T, stream string, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d clients on %s", n, stream), func() bool {
+		count := 0
+		feedPool.Range(func(_, v any) bool {
+			if f := v.(*feed); f.tail.Stream.Name == stream {
+				count += f.hub.Stats().Subscriptions
+			}
+			return true
+		})
+		return count == n
 	})
 }
