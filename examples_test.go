@@ -3,8 +3,10 @@ package caddysse
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -374,4 +376,43 @@ func waitClients(t *testing.T, stream string, n int) {
 		})
 		return count == n
 	})
+}
+
+// TestExampleBasicAuth: examples/basic-auth. Each user streams only inbox.<user>; fetch-event-source sends the
+// Authorization header; without or with wrong credentials the answer is 401, and fetch-event-source stops on
+// it instead of retrying forever.
+func TestExampleBasicAuth(t *testing.T) {
+	dir := nodeModules(t, "node")
+	loadSite(t, exampleSite(t, "basic-auth"))
+	js := embeddedJS(t)
+	basic := func(user, password string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	}
+	for _, auth := range []string{"", basic("alice", "wrong")} {
+		req, _ := http.NewRequest(http.MethodGet, baseURL+"/inbox", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("Authorization %q: %d, want 401", auth, resp.StatusCode)
+		}
+	}
+	_, stderr := runExample(t, true, "node", filepath.Join(dir, "fetch-event-source.mjs"), baseURL+"/inbox", "--authorization", basic("alice", "wrong"))
+	if !strings.Contains(stderr, "HTTP 401") {
+		t.Fatalf("fetch-event-source with a wrong password: %q, want it to stop on HTTP 401", stderr)
+	}
+
+	alice := startExample(t, nil, "node", filepath.Join(dir, "fetch-event-source.mjs"), baseURL+"/inbox", "--authorization", basic("alice", "secret"))
+	bob := openStream(t, baseURL+"/inbox", map[string]string{"Authorization": basic("bob", "hunter2")})
+	waitClients(t, "INBOX", 2)
+	publish(t, js, "inbox.bob", "note", "for bob")
+	publish(t, js, "inbox.alice", "note", "for alice")
+	alice.expect(clientEvent{Type: "note", Data: "for alice"})
+	bob.expectData("for bob")
+	bob.expectQuiet(200 * time.Millisecond)
 }
