@@ -416,3 +416,51 @@ func TestExampleBasicAuth(t *testing.T) {
 	bob.expectData("for bob")
 	bob.expectQuiet(200 * time.Millisecond)
 }
+
+// TestExampleForwardAuth: examples/forward-auth with its auth service. A session cookie (the Python client), a
+// token in the query (npm eventsource, as a browser's EventSource could) and a bearer token each get their
+// user's events only; a client's own X-User header is overridden by the auth service's answer, and without a
+// token the answer is 401.
+func TestExampleForwardAuth(t *testing.T) {
+	dir := nodeModules(t, "node")
+	python := pythonPath(t)
+	authAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startExample(t, nil, goBuild(t, "./examples/forward-auth/authsvc"), "-listen", authAddr)
+	eventually(t, "auth service up", func() bool {
+		resp, err := http.Get("http://" + authAddr + "/check")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	loadSite(t, exampleSite(t, "forward-auth", "127.0.0.1:9001", authAddr))
+	js := embeddedJS(t)
+
+	for _, header := range []map[string]string{nil, {"X-User": "bob"}, {"Cookie": "session=forged"}} {
+		req, _ := http.NewRequest(http.MethodGet, baseURL+"/events", nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("headers %v: %d, want 401", header, resp.StatusCode)
+		}
+	}
+
+	alice := startExample(t, nil, python, filepath.Join("examples", "clients", "sse_client.py"), baseURL+"/events", "--header", "Cookie: session=tok-alice")
+	bob := startExample(t, nil, "node", filepath.Join(dir, "eventsource.mjs"), baseURL+"/events?token=tok-bob", "--types", "note")
+	spoof := openStream(t, baseURL+"/events", map[string]string{"Cookie": "session=tok-alice", "X-User": "bob"})
+	bearer := openStream(t, baseURL+"/events", map[string]string{"Authorization": "Bearer tok-bob"})
+	waitClients(t, "USERS", 4)
+	publish(t, js, "user.bob.inbox", "note", "for bob")
+	publish(t, js, "user.alice.inbox", "note", "for alice")
+	alice.expect(clientEvent{Type: "note", Data: "for alice"})
+	bob.expect(clientEvent{Type: "note", Data: "for bob"})
+	spoof.expectData("for alice")
+	bearer.expectData("for bob")
+	bearer.expectQuiet(200 * time.Millisecond)
+}
