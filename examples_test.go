@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/chromedp/chromedp"
+
 	"github.com/caddy-sse/caddy-sse/hub"
 )
 
@@ -424,15 +427,7 @@ func TestExampleBasicAuth(t *testing.T) {
 func TestExampleForwardAuth(t *testing.T) {
 	dir := nodeModules(t, "node")
 	python := pythonPath(t)
-	authAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	startExample(t, nil, goBuild(t, "./examples/forward-auth/authsvc"), "-listen", authAddr)
-	eventually(t, "auth service up", func() bool {
-		resp, err := http.Get("http://" + authAddr + "/check")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	authAddr := startAuthService(t)
 	loadSite(t, exampleSite(t, "forward-auth", "127.0.0.1:9001", authAddr))
 	js := embeddedJS(t)
 
@@ -463,4 +458,102 @@ func TestExampleForwardAuth(t *testing.T) {
 	spoof.expectData("for alice")
 	bearer.expectData("for bob")
 	bearer.expectQuiet(200 * time.Millisecond)
+}
+
+// startAuthService runs examples/forward-auth/authsvc on a free port and returns its address.
+func startAuthService(t *testing.T) string {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startExample(t, nil, goBuild(t, "./examples/forward-auth/authsvc"), "-listen", addr)
+	eventually(t, "auth service up", func() bool {
+		resp, err := http.Get("http://" + addr + "/check")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+// exampleConfig returns the whole of examples/<dir>/Caddyfile for the test Caddy: the tests' global options in
+// place of its own, ports 8080 and 8081 moved to 9080 and 9081, bind lines dropped, and the given old, new
+// replacements applied.
+func exampleConfig(t *testing.T, dir string, oldNew ...string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("examples", dir, "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sites, ok := strings.Cut(string(src), "\n}\n") // the end of the global block
+	if !ok || !strings.HasPrefix(strings.TrimSpace(stripCaddyComments(string(src))), "{") {
+		t.Fatalf("examples/%s/Caddyfile does not start with a global block", dir)
+	}
+	globals, _, _ := strings.Cut(siteConfig(""), "\nhttp://localhost:9080 {")
+	var lines []string
+	for _, line := range strings.Split(sites, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "bind ") {
+			continue
+		}
+		line = strings.ReplaceAll(line, "localhost:8080", "localhost:9080")
+		lines = append(lines, strings.ReplaceAll(line, "localhost:8081", "localhost:9081"))
+	}
+	sites = strings.Join(lines, "\n")
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		if !strings.Contains(sites, oldNew[i]) {
+			t.Fatalf("examples/%s/Caddyfile does not contain %q", dir, oldNew[i])
+		}
+		sites = strings.ReplaceAll(sites, oldNew[i], oldNew[i+1])
+	}
+	return globals + "\n" + sites
+}
+
+func stripCaddyComments(src string) string {
+	var out []string
+	for _, line := range strings.Split(src, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestExampleCORS: examples/cors in Chromium. A page on localhost:9081 opens an EventSource with
+// withCredentials on localhost:9080: signed out, forward_auth refuses it (and EventSource gives up); signed in,
+// the cookie goes along, the CORS headers let the browser read the stream, and the page gets its user's
+// events only.
+func TestExampleCORS(t *testing.T) {
+	ctx := browserTab(t)
+	authAddr := startAuthService(t)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(exampleConfig(t, "cors", "127.0.0.1:9001", authAddr), "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	js := embeddedJS(t)
+
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://localhost:9081/?api=http://localhost:9080/events")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any]("open()")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "signed out: refused for good", "source.readyState === EventSource.CLOSED")
+
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any]("signIn('tok-alice')")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "signed in: open", "source.readyState === EventSource.OPEN")
+	waitClients(t, "USERS", 1)
+	publish(t, js, "user.bob.inbox", "note", "for bob")
+	publish(t, js, "user.alice.inbox", "note", "for alice")
+	waitJS(t, ctx, "alice's event shown", "window.received.length >= 1")
+	time.Sleep(200 * time.Millisecond) // room for a wrong event to show up
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]pageEvent]("window.received"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Type != "note" || got[0].Data != "for alice" {
+		t.Fatalf("page received %+v, want alice's note only", got)
+	}
 }
