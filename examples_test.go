@@ -67,7 +67,7 @@ func goBuild(t *testing.T, pkg string) string {
 	if bin, ok := goBuilt.Load(pkg); ok {
 		return bin.(string)
 	}
-	bin := filepath.Join(storeDir, "bin", filepath.Base(filepath.Dir(pkg+"/x"))+"-"+strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "-"))
+	bin := filepath.Join(storeDir, "bin", strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "-"))
 	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
@@ -556,4 +556,45 @@ func TestExampleCORS(t *testing.T) {
 	if len(got) != 1 || got[0].Type != "note" || got[0].Data != "for alice" {
 		t.Fatalf("page received %+v, want alice's note only", got)
 	}
+}
+
+// natsCLI finds the NATS CLI (github.com/nats-io/natscli): $SSE_NATS_CLI, which .ci/run builds, or nats on the
+// PATH. Skipped without it, except in CI.
+func natsCLI(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{os.Getenv("SSE_NATS_CLI"), "nats"} {
+		if name == "" {
+			continue
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("the NATS CLI is required in CI (.ci/run builds it and sets SSE_NATS_CLI)")
+	}
+	t.Skip("NATS CLI not installed: go install github.com/nats-io/natscli/nats@v0.5.1")
+	return ""
+}
+
+// TestExamplePublishCLI: the README's nats pub line, with the event type and a Nats-Msg-Id; the same line again
+// is a duplicate the stream drops.
+func TestExamplePublishCLI(t *testing.T) {
+	cli := natsCLI(t)
+	loadSite(t, exampleSite(t, "publish"))
+	s := openLive(t, "/events", "ORDERS", 1)
+	pub := func(msgID, data string) string {
+		out, _ := runExample(t, false, cli, "--server", "nats://"+embeddedAddr, "pub", "--jetstream",
+			"-H", "Sse-Event:order-shipped", "-H", "Nats-Msg-Id:"+msgID, "orders.44.shipped", data)
+		return out
+	}
+	pub("cli-order-44-shipped", `{"order":44}`)
+	pub("cli-order-44-shipped", `{"order":44}`) // a retry: dropped by the stream
+	pub("cli-order-45-shipped", `{"order":45}`)
+	for _, want := range []string{`{"order":44}`, `{"order":45}`} {
+		if ev := s.next(); ev.Type != "order-shipped" || ev.Data != want {
+			t.Fatalf("streamed %+v, want order-shipped %s", ev, want)
+		}
+	}
+	s.expectQuiet(200 * time.Millisecond)
 }
