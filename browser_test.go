@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +175,38 @@ func TestBrowserReconnectsAfterReload(t *testing.T) {
 	}
 	if check := pageChecked(t, ctx); check.Gaps != 0 || check.Dups != 0 || check.Resets != 0 || check.Events != len(want) {
 		t.Fatalf("the page's own check: %+v, want %d events, no gap, duplicate or reset", check, len(want))
+	}
+}
+
+// TestBrowserShowsReset: the demo page started with an id this server never wrote gets a reset event, shows
+// it, counts it, and checks the events after it from the reset's position: no gap, no duplicate.
+func TestBrowserShowsReset(t *testing.T) {
+	ctx := browserTab(t)
+	demo, err := filepath.Abs("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadSite(t, `sse /b2 b2.> {
+		stream B2
+	}
+	root * `+demo+`
+	file_server`)
+	js := embeddedJS(t)
+	publish(t, js, "b2.x", "", "before") // history the page will not get: its cursor is unknown here
+
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(baseURL+"/?stream=/b2&lastEventId=made-up-id")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "reset shown", `demo.check.resets === 1 && document.querySelector("tr.reset") !== null`)
+	waitSubscribed(t, "B2", 1)
+	publish(t, js, "b2.x", "typed", "after 1")
+	publish(t, js, "b2.x", "", "after 2")
+	waitJS(t, ctx, "events after the reset", "demo.received.length === 3")
+	got := pageReceived(t, ctx)
+	if got[0].Type != "reset" || !strings.Contains(got[0].Data, "malformed-id") || got[1].Data != "after 1" || got[2].Data != "after 2" {
+		t.Fatalf("page received %+v, want a malformed-id reset, then the two events", got)
+	}
+	if c := pageChecked(t, ctx); c.Gaps != 0 || c.Dups != 0 || c.Resets != 1 || c.Events != 2 {
+		t.Fatalf("the page's check: %+v, want 2 events after 1 reset, no gap or duplicate", c)
 	}
 }

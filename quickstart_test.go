@@ -149,8 +149,9 @@ func requireFreePort(t *testing.T, addr string) {
 
 // TestQuickStart runs the README's quick start: its run command, the demo page it names open in Chromium, its
 // curl lines. Every published payload appears on the page with its type, curl -N streams it too, and after the
-// page's "drop connection" and "pause reading" buttons, with events published meanwhile, the page's own check
-// counts no gap and no duplicate. The page answers on 127.0.0.1 as well as on localhost.
+// page's "drop connection" and "pause reading" buttons, with events published meanwhile (by the README's curl
+// line, then by the page's own auto-publish), the page's own check counts no gap and no duplicate. The page
+// answers on 127.0.0.1 as well as on localhost.
 func TestQuickStart(t *testing.T) {
 	if os.Getenv("SSE_QUICKSTART") == "" {
 		t.Skip("runs the README's quick start on its real ports; .ci/smoke-example runs it (SSE_QUICKSTART=1)")
@@ -257,6 +258,33 @@ func TestQuickStart(t *testing.T) {
 	}
 	pageShowsAll("every event after the pause")
 	waitJS(t, ctx, "page reading again", `demo.state === "open"`)
+
+	// What a newcomer does next: the page's own auto-publish, and the drop button while it runs.
+	if _, err := chromedp.Run(ctx, chromedp.Click("#auto")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "ticks arrive", `demo.received.filter(e => e.type === "tick").length >= 3`)
+	if _, err := chromedp.Run(ctx, chromedp.Click("#drop")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "page reconnected while ticks kept coming", "demo.opens === 3")
+	waitJS(t, ctx, "more ticks after the reconnect", `demo.received.filter(e => e.type === "tick").length >= 10`)
+	if _, err := chromedp.Run(ctx, chromedp.Click("#auto")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the last tick's publish lands
+	ticks, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`demo.received.filter(e => e.type === "tick").map(e => e.data)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, data := range ticks {
+		if want := fmt.Sprintf("tick %d", i+1); data != want {
+			t.Fatalf("tick %d on the page is %q, want %q (all: %q)", i, data, want, ticks)
+		}
+	}
+	if c := pageChecked(t, ctx); c.Gaps != 0 || c.Dups != 0 || c.Resets != 0 || c.Events != len(sent)+len(ticks) {
+		t.Fatalf("after auto-publish and a drop, the page's check says %+v, want %d events, no gap, duplicate or reset", c, len(sent)+len(ticks))
+	}
 
 	if dir := os.Getenv("SSE_SCREENSHOT_DIR"); dir != "" {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
