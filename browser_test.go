@@ -15,10 +15,18 @@ import (
 	"github.com/caddy-sse/caddy-sse/hub"
 )
 
-// chromiumPath finds Debian's chromium. Without it the browser test is skipped, except in CI (CI=true), where
-// .ci/run installs it and its absence is a failure.
+// chromiumPath finds Debian's chromium. Without it the browser tests are skipped, except in CI (CI=true),
+// where .ci/run installs it and its absence is a failure.
 func chromiumPath(t *testing.T) string {
-	for _, name := range []string{os.Getenv("SSE_CHROMIUM"), "chromium", "chromium-browser"} {
+	t.Helper()
+	return requireTool(t, "chromium (apt-get install chromium)", os.Getenv("SSE_CHROMIUM"), "chromium", "chromium-browser")
+}
+
+// requireTool returns the first of names found on the PATH (empty names are passed over). Without any, the
+// test is skipped, except in CI (CI=true), where .ci/run provides every tool and a missing one is a failure.
+func requireTool(t *testing.T, what string, names ...string) string {
+	t.Helper()
+	for _, name := range names {
 		if name == "" {
 			continue
 		}
@@ -27,9 +35,9 @@ func chromiumPath(t *testing.T) string {
 		}
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is required in CI (apt-get install chromium)")
+		t.Fatalf("%s is required in CI", what)
 	}
-	t.Skip("chromium not installed; the browser test runs in CI")
+	t.Skipf("%s not installed; this test runs in CI", what)
 	return ""
 }
 

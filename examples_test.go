@@ -83,12 +83,7 @@ func nodeModules(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required in CI")
-		}
-		t.Skip("node not installed")
-	}
+	requireTool(t, "node", "node")
 	if _, err := os.Stat(filepath.Join(abs, "node_modules")); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("examples/%s/node_modules missing: .ci/run runs npm ci there", dir)
@@ -111,28 +106,35 @@ type exampleProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	events chan clientEvent
-	mu     sync.Mutex
-	stderr bytes.Buffer
+	stderr lockedBuffer
 	done   chan struct{}
 }
 
-func (p *exampleProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.Write(b)
+func (p *exampleProc) logs() string { return p.stderr.String() }
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (p *exampleProc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startExample(t *testing.T, env []string, name string, args ...string) *exampleProc {
 	t.Helper()
 	p := &exampleProc{t: t, cmd: exec.Command(name, args...), events: make(chan clientEvent, 1000), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p
+	p.cmd.Stderr = &p.stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,7 @@ func startExample(t *testing.T, env []string, name string, args ...string) *exam
 		for sc.Scan() {
 			var ev clientEvent
 			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-				p.Write([]byte("stdout (not JSON): " + sc.Text() + "\n"))
+				p.stderr.Write([]byte("stdout (not JSON): " + sc.Text() + "\n"))
 				continue
 			}
 			p.events <- ev
@@ -352,17 +354,10 @@ func TestExampleClientPython(t *testing.T) {
 	})
 }
 
-// pythonPath finds python3: skipped without it, except in CI, which has it.
+// pythonPath finds python3 (.ci/run installs it).
 func pythonPath(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3 is required in CI")
-		}
-		t.Skip("python3 not installed")
-	}
-	return p
+	return requireTool(t, "python3", "python3")
 }
 
 // waitClients waits until exactly n clients are subscribed to the stream in this process (0 while its feed
@@ -391,20 +386,8 @@ func TestExampleBasicAuth(t *testing.T) {
 	basic := func(user, password string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 	}
-	for _, auth := range []string{"", basic("alice", "wrong")} {
-		req, _ := http.NewRequest(http.MethodGet, baseURL+"/inbox", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("Authorization %q: %d, want 401", auth, resp.StatusCode)
-		}
-	}
+	expectStatus(t, "/inbox", nil, http.StatusUnauthorized)
+	expectStatus(t, "/inbox", map[string]string{"Authorization": basic("alice", "wrong")}, http.StatusUnauthorized)
 	_, stderr := runExample(t, true, "node", filepath.Join(dir, "fetch-event-source.mjs"), baseURL+"/inbox", "--authorization", basic("alice", "wrong"))
 	if !strings.Contains(stderr, "HTTP 401") {
 		t.Fatalf("fetch-event-source with a wrong password: %q, want it to stop on HTTP 401", stderr)
@@ -432,18 +415,7 @@ func TestExampleForwardAuth(t *testing.T) {
 	js := embeddedJS(t)
 
 	for _, header := range []map[string]string{nil, {"X-User": "bob"}, {"Cookie": "session=forged"}} {
-		req, _ := http.NewRequest(http.MethodGet, baseURL+"/events", nil)
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("headers %v: %d, want 401", header, resp.StatusCode)
-		}
+		expectStatus(t, "/events", header, http.StatusUnauthorized)
 	}
 
 	alice := startExample(t, nil, python, filepath.Join("examples", "clients", "sse_client.py"), baseURL+"/events", "--header", "Cookie: session=tok-alice")
@@ -559,22 +531,10 @@ func TestExampleCORS(t *testing.T) {
 }
 
 // natsCLI finds the NATS CLI (github.com/nats-io/natscli): $SSE_NATS_CLI, which .ci/run builds, or nats on the
-// PATH. Skipped without it, except in CI.
+// PATH.
 func natsCLI(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{os.Getenv("SSE_NATS_CLI"), "nats"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("the NATS CLI is required in CI (.ci/run builds it and sets SSE_NATS_CLI)")
-	}
-	t.Skip("NATS CLI not installed: go install github.com/nats-io/natscli/nats@v0.5.1")
-	return ""
+	return requireTool(t, "the NATS CLI (go install github.com/nats-io/natscli/nats@v0.5.1)", os.Getenv("SSE_NATS_CLI"), "nats")
 }
 
 // TestExamplePublishCLI: the README's nats pub line, with the event type and a Nats-Msg-Id; the same line again
@@ -597,4 +557,21 @@ func TestExamplePublishCLI(t *testing.T) {
 		}
 	}
 	s.expectQuiet(200 * time.Millisecond)
+}
+
+// expectStatus sends a GET with the given headers and checks the answer's status.
+func expectStatus(t *testing.T, path string, header map[string]string, want int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, baseURL+path, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s with %v: %d, want %d", path, header, resp.StatusCode, want)
+	}
 }
