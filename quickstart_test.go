@@ -169,6 +169,21 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 
+	// ... and on loopback only: its publish route has no authentication.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			ipNet, ok := a.(*net.IPNet)
+			if !ok || ipNet.IP.IsLoopback() || ipNet.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			addr := net.JoinHostPort(ipNet.IP.String(), "8080")
+			if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				conn.Close()
+				t.Fatalf("the example answers on %s: it must listen on loopback only", addr)
+			}
+		}
+	}
+
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(qs.page)); err != nil {
 		t.Fatal(err)
 	}
