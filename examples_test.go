@@ -496,12 +496,7 @@ func stripCaddyComments(src string) string {
 func TestExampleCORS(t *testing.T) {
 	ctx := browserTab(t)
 	authAddr := startAuthService(t)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(exampleConfig(t, "cors", "127.0.0.1:9001", authAddr), "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-	http.DefaultClient.CloseIdleConnections()
+	loadConfig(t, exampleConfig(t, "cors", "127.0.0.1:9001", authAddr))
 	js := embeddedJS(t)
 
 	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://localhost:9081/?api=http://localhost:9080/events")); err != nil {
@@ -574,4 +569,43 @@ func expectStatus(t *testing.T, path string, header map[string]string, want int)
 	if resp.StatusCode != want {
 		t.Fatalf("GET %s with %v: %d, want %d", path, header, resp.StatusCode, want)
 	}
+}
+
+// TestExampleBehindProxy: examples/behind-proxy. Through the proxy, the first comment and every event arrive at
+// once (nothing buffers them), and a client that reconnects with Last-Event-ID through it gets what it missed.
+func TestExampleBehindProxy(t *testing.T) {
+	loadConfig(t, exampleConfig(t, "behind-proxy"))
+	js := embeddedJS(t)
+	const front = "http://localhost:9081/events"
+
+	s := openStream(t, front, nil)
+	s.waitOpen() // the first comment came through before any event: headers and comment are not held back
+	if got := s.resp.Header.Get("X-Accel-Buffering"); got != "no" {
+		t.Fatalf("X-Accel-Buffering through the proxy: %q", got)
+	}
+	waitClients(t, "EDGE", 1)
+	start := time.Now()
+	publish(t, js, "edge.updates", "greeting", "one")
+	first := s.expectData("one")[0]
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the event took %s through the proxy: something buffers", took)
+	}
+	s.close()
+	waitClients(t, "EDGE", 0)
+	publish(t, js, "edge.updates", "", "two") // while the client is away
+	again := openStream(t, front, map[string]string{"Last-Event-ID": first.ID})
+	again.expectData("two")
+	waitClients(t, "EDGE", 1)
+	publish(t, js, "edge.updates", "", "three")
+	again.expectData("three")
+}
+
+// loadConfig loads a whole Caddyfile (from exampleConfig) into the shared test Caddy.
+func loadConfig(t *testing.T, caddyfile string) {
+	t.Helper()
+	caddytest.NewTester(t).InitServer(caddyfile, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	http.DefaultClient.CloseIdleConnections() // idle connections belong to the previous config's server
 }
