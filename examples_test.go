@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/chromedp/chromedp"
 
@@ -608,4 +610,37 @@ func loadConfig(t *testing.T, caddyfile string) {
 		t.FailNow()
 	}
 	http.DefaultClient.CloseIdleConnections() // idle connections belong to the previous config's server
+}
+
+// TestExampleFiles: every example Caddyfile adapts without warnings, and every link to examples/ in the READMEs
+// names a file that exists.
+func TestExampleFiles(t *testing.T) {
+	caddyfiles, _ := filepath.Glob("examples/*/Caddyfile")
+	if len(caddyfiles) == 0 {
+		t.Fatal("no example Caddyfiles")
+	}
+	for _, path := range caddyfiles {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": path}); err != nil || len(warnings) > 0 {
+			t.Errorf("%s: %v %v", path, err, warnings)
+		}
+	}
+	link := regexp.MustCompile(`\]\(((?:\.\./)?examples/[^)#]*|[a-z-]+/[^)#]*|[A-Za-z.-]+)(?:#[^)]*)?\)`)
+	for _, readme := range []string{"README.md", "examples/README.md", "examples/deploy/README.md"} {
+		text, err := os.ReadFile(readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(text), -1) {
+			if strings.Contains(m[1], "://") || !strings.Contains(readme+m[1], "examples") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(readme), m[1])); err != nil {
+				t.Errorf("%s links to %s, which does not exist", readme, m[1])
+			}
+		}
+	}
 }
