@@ -248,6 +248,10 @@ func (c *Conn) connected() error {
 	return nil
 }
 
+// ReplayConsumersCreated counts the consumers replays created on this connection: with shared reads it
+// follows the number of distinct ranges asked at once, not the number of clients.
+func (c *Conn) ReplayConsumersCreated() uint64 { return c.readersCreated.Load() }
+
 // acquireReplay takes one of the replay slots, waiting for ctx at most.
 func (c *Conn) acquireReplay(ctx context.Context) (release func(), err error) {
 	select {
