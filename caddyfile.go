@@ -23,10 +23,14 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		subject       <template>...        # NATS subject templates; placeholders fill whole tokens
 //		topic_param   <name>               # clients narrow with ?<name>=<subject> (repeatable)
 //		stream        <name>               # JetStream stream, default SSE
+//		stream_replicas <n>                # for a stream caddy-sse creates: replicas, default 1 (at most 5)
+//		stream_max_age  <duration>         #   how long events are kept, default 24h
+//		stream_max_bytes <size>            #   size cap such as 512MiB, default none (max_store bounds it)
+//		stream_storage  file | memory      #   default file
 //		nats_url      <url>...             # default: the embedded server
 //		nats_creds    <file>               # or nats_token <token> | nats_user <user> <password> | nats_nkey <file>
 //		retry         <duration>           # default 3s
-//		heartbeat     <duration>           # default 15s
+//		heartbeat     <duration>           # default 15s; above 25s warns (QUIC's 30s idle timeout)
 //		write_timeout <duration>           # default 10s
 //		buffer        <events>             # default 256
 //		replay_limit  <events>             # default 10000
@@ -37,9 +41,16 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		max_connections <n>                # default 0 (no cap)
 //		close_delay   <duration>           # default 5s
 //		publish                            # accept POST to publish
+//		client_key    <template>           # who a connection belongs to, e.g. {http.auth.user.id}#{query.pc}
+//		max_per_key   <n> [replace|reject] # default no cap; over it: end the oldest (default) or turn away
+//		max_lifetime  <duration>           # default none; each stream ends after it, ±10% jitter
+//		heartbeat_event <name>             # default: heartbeats are comments
+//		connect_event <name>               # default none: a named event without id at connect
+//		max_connect_rate <n>/s             # per node, default no cap
+//		presence_subject <template>        # with client_key: presence records published there
 //	}
 //
-// Every option may appear once.
+// Every option may appear once. Routes on the same stream and NATS must give the same stream_* options.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	h.Subjects = append(h.Subjects, d.RemainingArgs()...)
@@ -74,6 +85,19 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		return oneArg(d, &h.TopicParam)
 	case "stream":
 		return oneArg(d, &h.Stream)
+	case "stream_replicas":
+		return intArg(d, &h.StreamReplicas, 1)
+	case "stream_max_age":
+		return durationArg(d, &h.StreamMaxAge)
+	case "stream_max_bytes":
+		return sizeArg(d, &h.StreamMaxBytes)
+	case "stream_storage":
+		if err := oneArg(d, &h.StreamStorage); err != nil {
+			return err
+		}
+		if h.StreamStorage != storageFile && h.StreamStorage != storageMemory {
+			return d.Errf("sse: stream_storage %q: want file or memory", h.StreamStorage)
+		}
 	case "last_event_id_param":
 		return oneArg(d, &h.LastEventIDParam)
 	case "event_header":
@@ -119,6 +143,9 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		}
 		h.Publish = true
 	default:
+		if known, err := h.unmarshalConnectionOption(d, opt); known {
+			return err
+		}
 		return d.Errf("sse: unknown option %q", opt)
 	}
 	return nil
@@ -196,8 +223,13 @@ func intArg(d *caddyfile.Dispenser, dst *int, min int) error {
 //			store_dir  <path>              # default <Caddy data dir>/sse/jetstream
 //			max_store  <size>              # JetStream disk limit, default 1GiB
 //			max_memory <size>              # JetStream memory limit, default 256MiB
+//			max_connections <n>            # event streams open at once in this process, default no cap
+//			sync       always | <interval> # when writes reach the disk, default always
+//			auth_token <token>             # or auth_user <user> <password>; default none
 //		}
 //	}
+//
+// Credentials may be placeholders such as {env.NATS_TOKEN}, expanded at start-up.
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
 	if err := app.UnmarshalCaddyfile(d); err != nil {
@@ -236,9 +268,33 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := sizeArg(d, &a.MaxMemory); err != nil {
 				return err
 			}
+		case "max_connections":
+			if err := intArg(d, &a.MaxConnections, 1); err != nil {
+				return err
+			}
+		case "sync":
+			if err := oneArg(d, &a.Sync); err != nil {
+				return err
+			}
+			if _, _, err := parseSync(a.Sync); err != nil {
+				return d.Err(err.Error())
+			}
+		case "auth_token":
+			if err := oneArg(d, &a.AuthToken); err != nil {
+				return err
+			}
+		case "auth_user":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Errf("sse: auth_user wants <user> <password>, got %d values", len(args))
+			}
+			a.AuthUser, a.AuthPassword = args[0], args[1]
 		default:
 			return d.Errf("sse: unknown global option %q", opt)
 		}
+	}
+	if seen["auth_token"] && seen["auth_user"] {
+		return d.Err("sse: use auth_token or auth_user, not both")
 	}
 	return nil
 }

@@ -26,6 +26,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			subject orders.{http.auth.user.id}.> news.>
 			topic_param topic
 			stream ORDERS
+			stream_replicas 3
+			stream_max_age 2h
+			stream_max_bytes 1GiB
+			stream_storage memory
 			nats_url nats://a:4222 nats://b:4222
 			nats_user alice secret
 			retry 2s
@@ -42,6 +46,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			publish
 		}`, Handler{
 			Subjects: []string{"orders.{http.auth.user.id}.>", "news.>"}, TopicParam: "topic", Stream: "ORDERS",
+			StreamReplicas: 3, StreamMaxAge: caddy.Duration(2 * time.Hour), StreamMaxBytes: 1 << 30, StreamStorage: "memory",
 			NATS:  &NATSConfig{URLs: []string{"nats://a:4222", "nats://b:4222"}, User: "alice", Password: "secret"},
 			Retry: caddy.Duration(2 * time.Second), Heartbeat: caddy.Duration(10 * time.Second),
 			WriteTimeout: caddy.Duration(5 * time.Second), Buffer: 64, ReplayLimit: 500,
@@ -90,6 +95,14 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"sse a {\nnats_user alice\n}", "nats_user wants <user> <password>"},
 		{"sse a {\nnats_url\n}", "wrong argument count"},
 		{"sse a {\npublish yes\n}", `publish takes no value, got "yes"`},
+		{"sse a {\nstream_replicas 0\n}", `stream_replicas "0": want a whole number of at least 1`},
+		{"sse a {\nstream_replicas three\n}", `stream_replicas "three"`},
+		{"sse a {\nstream_max_age forever\n}", `stream_max_age "forever": want a positive duration`},
+		{"sse a {\nstream_max_age 0s\n}", `stream_max_age "0s"`},
+		{"sse a {\nstream_max_bytes lots\n}", `stream_max_bytes "lots": want a size such as 512MiB`},
+		{"sse a {\nstream_max_bytes 0\n}", `stream_max_bytes "0"`},
+		{"sse a {\nstream_storage disk\n}", `stream_storage "disk": want file or memory`},
+		{"sse a {\nstream_storage\n}", "stream_storage wants one value"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.input, func(t *testing.T) {
@@ -109,19 +122,29 @@ func TestGlobalOption(t *testing.T) {
 		store_dir /var/lib/sse
 		max_store 2GiB
 		max_memory 64MB
+		sync 1s
+		auth_user app {env.SSE_PASSWORD}
 	}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := App{Listen: "off", StoreDir: "/var/lib/sse", MaxStore: 2 << 30, MaxMemory: 64_000_000}
-	if a.Listen != want.Listen || a.StoreDir != want.StoreDir || a.MaxStore != want.MaxStore || a.MaxMemory != want.MaxMemory {
+	want := App{Listen: "off", StoreDir: "/var/lib/sse", MaxStore: 2 << 30, MaxMemory: 64_000_000,
+		Sync: "1s", AuthUser: "app", AuthPassword: "{env.SSE_PASSWORD}"}
+	if a.Listen != want.Listen || a.StoreDir != want.StoreDir || a.MaxStore != want.MaxStore || a.MaxMemory != want.MaxMemory ||
+		a.Sync != want.Sync || a.AuthToken != want.AuthToken || a.AuthUser != want.AuthUser || a.AuthPassword != want.AuthPassword {
 		t.Fatalf("got %+v, want %+v", a, want)
 	}
 	for input, msg := range map[string]string{
-		"sse {\nport 1\n}":                 `unknown global option "port"`,
-		"sse {\nmax_store lots\n}":         `max_store "lots"`,
-		`sse x`:                            "takes a block",
-		"sse {\nlisten off\nlisten off\n}": `"listen" given twice`,
+		"sse {\nport 1\n}":                      `unknown global option "port"`,
+		"sse {\nmax_store lots\n}":              `max_store "lots"`,
+		`sse x`:                                 "takes a block",
+		"sse {\nlisten off\nlisten off\n}":      `"listen" given twice`,
+		"sse {\nsync sometimes\n}":              `sync "sometimes": want always or a positive duration`,
+		"sse {\nsync 0s\n}":                     `sync "0s"`,
+		"sse {\nsync\n}":                        "sync wants one value",
+		"sse {\nauth_token\n}":                  "auth_token wants one value",
+		"sse {\nauth_user app\n}":               "auth_user wants <user> <password>, got 1 values",
+		"sse {\nauth_token t\nauth_user u p\n}": "use auth_token or auth_user, not both",
 	} {
 		var a App
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil || !strings.Contains(err.Error(), msg) {
@@ -148,6 +171,12 @@ func TestValidate(t *testing.T) {
 		}, "only one of"},
 		{"url without scheme", func(h *Handler) { h.NATS = &NATSConfig{URLs: []string{"host:4222"}} }, "nats_url"},
 		{"credentials without url", func(h *Handler) { h.NATS = &NATSConfig{Token: "t"} }, "need nats_url"},
+		{"five stream replicas", func(h *Handler) { h.StreamReplicas = 5 }, ""},
+		{"six stream replicas", func(h *Handler) { h.StreamReplicas = 6 }, "stream_replicas 6: want 1 to 5"},
+		{"negative stream replicas", func(h *Handler) { h.StreamReplicas = -1 }, "stream_replicas -1"},
+		{"negative stream max age", func(h *Handler) { h.StreamMaxAge = caddy.Duration(-time.Second) }, "stream_max_age -1s"},
+		{"negative stream max bytes", func(h *Handler) { h.StreamMaxBytes = -5 }, "stream_max_bytes -5"},
+		{"unknown stream storage", func(h *Handler) { h.StreamStorage = "ssd" }, `stream_storage "ssd": want file or memory`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

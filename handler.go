@@ -5,14 +5,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-sse/caddy-sse/jetstream"
+	"github.com/caddy-sse/caddy-sse/session"
 )
 
 // Handler serves Server-Sent Events for the NATS subjects its templates allow, and optionally accepts
@@ -26,11 +25,27 @@ type Handler struct {
 	TopicParam string `json:"topic_param,omitempty"`
 	// Stream is the JetStream stream holding the subjects; created if missing. Default: "SSE".
 	Stream string `json:"stream,omitempty"`
+	// StreamReplicas is the replica count of a stream caddy-sse creates (at most 5; more than 1 needs a NATS
+	// cluster). Default: 1.
+	StreamReplicas int `json:"stream_replicas,omitempty"`
+	// StreamMaxAge is how long a stream caddy-sse creates keeps events. Default: 24h.
+	StreamMaxAge caddy.Duration `json:"stream_max_age,omitempty"`
+	// StreamMaxBytes caps the size in bytes of a stream caddy-sse creates; the oldest events go first. JetStream
+	// reserves it up front against the server's store (max_store for the embedded server). Default: 0, no limit
+	// of its own.
+	StreamMaxBytes int64 `json:"stream_max_bytes,omitempty"`
+	// StreamStorage is "file" or "memory" for a stream caddy-sse creates. Default: "file".
+	//
+	// The four stream options apply when the stream is created; an existing stream is used as it is, with a
+	// warning naming each option in which it differs. Routes of one config on the same stream and NATS must
+	// agree on them.
+	StreamStorage string `json:"stream_storage,omitempty"`
 	// NATS is the server or cluster to use. Default: the embedded server of the `sse` app.
 	NATS *NATSConfig `json:"nats,omitempty"`
 	// Retry is the reconnection delay sent once per connection as `retry:`. Default: 3s.
 	Retry caddy.Duration `json:"retry,omitempty"`
-	// Heartbeat is how long a stream may be idle before a comment is sent. Default: 15s.
+	// Heartbeat is how long a stream may be idle before a comment is sent. Default: 15s. Above 25s a warning is
+	// logged: over HTTP/3, QUIC closes a connection after 30s without packets.
 	Heartbeat caddy.Duration `json:"heartbeat,omitempty"`
 	// WriteTimeout bounds every write to a client; a client that does not take the bytes in time is cut off
 	// (it reconnects and replays). Default: 10s.
@@ -61,16 +76,19 @@ type Handler struct {
 	// Publish accepts POST requests: the body becomes one event on the resolved subject. Protect it with
 	// Caddy's authentication.
 	Publish bool `json:"publish,omitempty"`
+	// Connections: client keys and their caps, lifetimes, connect rate, visible heartbeats, presence.
+	Connections
 
 	templates []subjectTemplate
 	feed      *feed
+	sessions  *session.Config
 	logger    *zap.Logger
 	life      *lifecycle
+	conns     *routeConnections
 }
 
 // lifecycle is a provisioned handler's mutable state.
 type lifecycle struct {
-	open atomic.Int64 // open streams, for MaxConnections
 	// stopping is closed when this handler's config is being retired (reload) or Caddy is exiting.
 	stopping     chan struct{}
 	stopOnce     sync.Once
@@ -80,12 +98,18 @@ type lifecycle struct {
 // NATSConfig names an external NATS server or cluster and its credentials. Placeholders such as
 // {env.NATS_TOKEN} are expanded at provision.
 type NATSConfig struct {
-	URLs      []string `json:"urls,omitempty"`
-	CredsFile string   `json:"creds_file,omitempty"`
-	NKeyFile  string   `json:"nkey_file,omitempty"`
-	Token     string   `json:"token,omitempty"`
-	User      string   `json:"user,omitempty"`
-	Password  string   `json:"password,omitempty"`
+	// URLs are the servers to connect to (nats_url), e.g. nats://nats1:4222; several for a cluster. Required.
+	URLs []string `json:"urls,omitempty"`
+	// CredsFile is a user credentials file with a JWT and an nkey seed, as `nsc` writes it (nats_creds).
+	CredsFile string `json:"creds_file,omitempty"`
+	// NKeyFile is a file holding an nkey seed (nats_nkey).
+	NKeyFile string `json:"nkey_file,omitempty"`
+	// Token is an authentication token (nats_token).
+	Token string `json:"token,omitempty"`
+	// User and Password authenticate by name and password (nats_user <user> <password>).
+	User string `json:"user,omitempty"`
+	// Password goes with User.
+	Password string `json:"password,omitempty"`
 }
 
 // Defaults.
@@ -124,7 +148,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			t, err = t.expandGlobal(repl)
 		}
 		if err != nil {
-			return fmt.Errorf("sse: %v", err)
+			return fmt.Errorf("sse: %w", err)
 		}
 		h.templates = append(h.templates, t)
 	}
@@ -133,7 +157,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("sse: metrics: %v", err)
+		return fmt.Errorf("sse: metrics: %w", err)
 	}
 	appVal, err := ctx.App("sse")
 	if err != nil {
@@ -144,12 +168,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, t := range h.templates {
 		streamSubjects, _ = mergeSubjects(streamSubjects, []string{t.streamSubject()})
 	}
-	stream := jetstream.StreamConfig{Name: h.Stream, Subjects: streamSubjects}
+	if h.NATS == nil {
+		if err := h.checkEmbedded(app); err != nil {
+			return err
+		}
+	}
+	stream := h.streamConfig(streamSubjects)
+	if err := app.claimStream(connKey(h.NATS), stream); err != nil {
+		return err
+	}
 	h.feed, err = acquireFeed(h.NATS, app, stream, h.EventHeader)
 	if err != nil {
-		return fmt.Errorf("sse: stream %q: %v", h.Stream, err)
+		return fmt.Errorf("sse: stream %q: %w", h.Stream, err)
 	}
 	app.addFeed(h.feed)
+	h.sessions = h.sessionConfig()
+	if err := h.provisionConnections(app); err != nil {
+		return fmt.Errorf("sse: %w", err)
+	}
+	app.addHandler(h)
+	h.warnHeartbeatOverQUIC()
 
 	// A reload cancels this context: end our streams (spread over CloseDelay) so clients reconnect to the
 	// new config and replay what they missed.
@@ -194,12 +232,19 @@ func (h *Handler) applyDefaults() {
 	if h.CloseDelay == 0 {
 		h.CloseDelay = caddy.Duration(defaultCloseDelay)
 	}
+	h.Connections.applyDefaults()
+	if h.StreamStorage == "" {
+		h.StreamStorage = storageFile
+	}
 }
 
 // Validate reports configuration errors by directive name.
 func (h *Handler) Validate() error {
 	if len(h.Subjects) == 0 {
 		return fmt.Errorf("sse: at least one subject is required")
+	}
+	if err := h.Connections.validate(); err != nil {
+		return err
 	}
 	switch h.FirstEvent {
 	case firstEventNew, firstEventOldest:
@@ -210,19 +255,27 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf("sse: first_event %q: want new, oldest or last <n>", h.FirstEvent)
 	}
-	for name, v := range map[string]int{"buffer": h.Buffer, "replay_limit": h.ReplayLimit} {
-		if v < 1 {
-			return fmt.Errorf("sse: %s must be at least 1, got %d", name, v)
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"buffer", h.Buffer}, {"replay_limit", h.ReplayLimit}} { // a slice, so the first bad one is always named
+		if c.v < 1 {
+			return fmt.Errorf("sse: %s must be at least 1, got %d", c.name, c.v)
 		}
 	}
 	if h.MaxConnections < 0 {
 		return fmt.Errorf("sse: max_connections must not be negative, got %d", h.MaxConnections)
 	}
-	for name, d := range map[string]caddy.Duration{"retry": h.Retry, "heartbeat": h.Heartbeat,
-		"write_timeout": h.WriteTimeout, "close_delay": h.CloseDelay} {
-		if d < 0 {
-			return fmt.Errorf("sse: %s must not be negative, got %s", name, time.Duration(d))
+	for _, c := range []struct {
+		name string
+		d    caddy.Duration
+	}{{"retry", h.Retry}, {"heartbeat", h.Heartbeat}, {"write_timeout", h.WriteTimeout}, {"close_delay", h.CloseDelay}} {
+		if c.d < 0 {
+			return fmt.Errorf("sse: %s must not be negative, got %s", c.name, time.Duration(c.d))
 		}
+	}
+	if err := h.validateStreamOptions(); err != nil {
+		return err
 	}
 	if !validFieldValue(h.ResetEvent) {
 		return fmt.Errorf("sse: reset_event %q must not contain CR, LF or NUL", h.ResetEvent)
@@ -240,6 +293,7 @@ func (h *Handler) Cleanup() error {
 	if h.life != nil {
 		h.stop()
 	}
+	routes.remove(h)
 	if h.feed != nil {
 		_, err := feedPool.Delete(h.feed.key)
 		return err
@@ -251,7 +305,7 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	switch {
 	case r.Method == http.MethodGet:
-		return h.serveStream(w, r)
+		return h.serveSession(w, r)
 	case r.Method == http.MethodPost && h.Publish:
 		return h.servePublish(w, r)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
@@ -21,17 +22,24 @@ import (
 
 // The integration tests share one in-process Caddy (caddytest) and, like a real process, one embedded NATS
 // server, started by the first config and kept while configs change.
-const (
-	baseURL  = "http://localhost:9080"
-	waitLong = 20 * time.Second // generous: only how long a test waits for something that must happen
-)
+const waitLong = 20 * time.Second // generous: only how long a test waits for something that must happen
 
+// Ports are chosen once per test process, so test runs of several checkouts on one machine do not meet.
 var (
 	storeDir     string
 	embeddedAddr string // a free loopback port, chosen once: the embedded server keeps the first config's
+	// Caddy's ports are chosen at start too, so test processes running side by side on one machine do not load
+	// their configs into each other's Caddy.
+	httpPort, httpsPort, adminPort int
+	httpHost                       string // host:port of the test Caddy's HTTP server
+	baseURL, adminURL              string
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runCaddyEnv) != "" {
+		caddycmd.Main() // the test binary as a Caddy child process: see startCaddy
+		return
+	}
 	dir, err := os.MkdirTemp("", "caddy-sse-test-")
 	if err != nil {
 		panic(err)
@@ -43,6 +51,11 @@ func TestMain(m *testing.M) {
 	}
 	embeddedAddr = l.Addr().String()
 	l.Close()
+	httpPort, httpsPort, adminPort = pickPort(), pickPort(), pickPort()
+	httpHost = fmt.Sprintf("localhost:%d", httpPort)
+	baseURL = "http://" + httpHost
+	caddytest.Default.AdminPort = adminPort
+	adminURL = fmt.Sprintf("http://localhost:%d", adminPort)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -54,9 +67,9 @@ func siteConfig(site string) string { return siteConfigWith("", site) }
 // siteConfigWith adds Caddy server options (inside the global servers block) to the test config.
 func siteConfigWith(serverOptions, site string) string {
 	return fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin localhost:%d
+	http_port %d
+	https_port %d
 	grace_period 1s
 	skip_install_trust
 	servers {
@@ -69,10 +82,10 @@ func siteConfigWith(serverOptions, site string) string {
 	}
 }
 
-http://localhost:9080 {
+http://localhost:%d {
 %s
 }
-`, serverOptions, embeddedAddr, storeDir, site)
+`, adminPort, httpPort, httpsPort, serverOptions, embeddedAddr, storeDir, httpPort, site)
 }
 
 // loadSite loads a config into the shared test Caddy.
@@ -290,15 +303,20 @@ func (s *sseStream) waitOpen() {
 	}
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
+// pickPort returns a loopback port that is free now.
+func pickPort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	return pickPort()
 }
 
 // eventually polls cond until it holds.

@@ -13,31 +13,61 @@ var metrics = struct {
 	once       sync.Once
 	replays    *prometheus.CounterVec
 	resets     *prometheus.CounterVec
-	turnedAway prometheus.Counter
+	turnedAway *prometheus.CounterVec
 	feeds      prometheus.Collector
+	// quicIdleEnds: streams of HTTP/3 clients that vanished, ended by QUIC's idle timeout.
+	quicIdleEnds *prometheus.CounterVec
+
+	// connection management, touched once per connection
+	connections  *prometheus.GaugeVec
+	connects     *prometheus.CounterVec
+	replaced     *prometheus.CounterVec
+	lifetimeEnds *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
 }{}
 
+const metricsNamespace, metricsSubsystem = "caddy", "sse"
+
+func counterVec(name, help string, labels []string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: name, Help: help}, labels)
+}
+
+func gaugeVec(name, help string, labels []string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: name, Help: help}, labels)
+}
+
 func registerMetrics(registry *prometheus.Registry) error {
-	const ns, sub = "caddy", "sse"
 	metrics.once.Do(func() {
-		metrics.replays = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "replays_total",
-			Help: "Reconnects that replayed missed events, by where the events came from (memory or jetstream).",
-		}, []string{"stream", "source"})
-		metrics.resets = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "resets_total",
-			Help: "Reset events sent because a client's Last-Event-ID could not be honoured, by reason.",
-		}, []string{"stream", "reason"})
-		metrics.turnedAway = prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "turned_away_total",
-			Help: "Clients asked to come back later because max_connections was reached.",
-		})
+		metrics.replays = counterVec("replays_total",
+			"Reconnects that replayed missed events, by where the events came from (memory or jetstream).", []string{"stream", "source"})
+		metrics.resets = counterVec("resets_total",
+			"Reset events sent because a client's Last-Event-ID could not be honoured, by reason.", []string{"stream", "reason"})
+		metrics.turnedAway = counterVec("turned_away_total",
+			"Clients asked to come back later, by the cap that turned them away.", []string{"reason"})
+		metrics.quicIdleEnds = counterVec("quic_idle_timeouts_total",
+			"HTTP/3 streams that ended because the client went silent for QUIC's idle timeout (a vanished client).", []string{"stream"})
 		metrics.feeds = feedCollector{}
+		metrics.connections = gaugeVec("connections",
+			"Open event streams on this node, by stream and route (the route's subjects).", []string{"stream", "route"})
+		metrics.connects = counterVec("connects_total",
+			"Event streams opened (admitted), by stream and route; its rate is connects per second.", []string{"stream", "route"})
+		metrics.replaced = counterVec("replaced_total",
+			"Streams ended because a newer connection with the same client key opened (max_per_key).", []string{"stream"})
+		metrics.lifetimeEnds = counterVec("lifetime_ends_total",
+			"Streams ended because they reached max_lifetime.", []string{"stream"})
+		metrics.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "connection_duration_seconds",
+			Help:    "How long event streams stayed open.",
+			Buckets: []float64{1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"stream"})
 	})
 	if registry == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.feeds} {
+	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.quicIdleEnds, metrics.feeds,
+		metrics.connections, metrics.connects, metrics.replaced, metrics.lifetimeEnds, metrics.duration} {
 		// Every config registers the same collectors; a registry that has them already is fine.
 		if err := registry.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err
@@ -59,7 +89,7 @@ var (
 		"Recent events kept in memory for replays.", []string{"stream"}, nil)
 )
 
-// feedCollector reports every running feed's hub counters.
+// feedCollector reports the hub counters of every feed of this process.
 type feedCollector struct{}
 
 func (feedCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -69,29 +99,85 @@ func (feedCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (feedCollector) Collect(ch chan<- prometheus.Metric) {
-	// Routes with different event headers tail the same stream separately; their figures add up per stream.
-	type sums struct{ subs, published, delivered, overflows, ring float64 }
-	byStream := map[string]*sums{}
-	feedPool.Range(func(_, v any) bool {
-		f := v.(*feed)
-		st := f.hub.Stats()
-		s := byStream[f.tail.Stream.Name]
-		if s == nil {
-			s = new(sums)
-			byStream[f.tail.Stream.Name] = s
+	for stream, s := range feeds.figures() {
+		ch <- prometheus.MustNewConstMetric(feedPublishedDesc, prometheus.CounterValue, float64(s.published), stream)
+		ch <- prometheus.MustNewConstMetric(feedDeliveredDesc, prometheus.CounterValue, float64(s.delivered), stream)
+		ch <- prometheus.MustNewConstMetric(feedOverflowsDesc, prometheus.CounterValue, float64(s.overflows), stream)
+		if s.live {
+			ch <- prometheus.MustNewConstMetric(feedSubscriptionsDesc, prometheus.GaugeValue, float64(s.subs), stream)
+			ch <- prometheus.MustNewConstMetric(feedRingDesc, prometheus.GaugeValue, float64(s.ring), stream)
 		}
-		s.subs += float64(st.Subscriptions)
-		s.published += float64(st.Published)
-		s.delivered += float64(st.Delivered)
-		s.overflows += float64(st.Overflows)
-		s.ring += float64(st.RingLen)
-		return true
-	})
-	for stream, s := range byStream {
-		ch <- prometheus.MustNewConstMetric(feedSubscriptionsDesc, prometheus.GaugeValue, s.subs, stream)
-		ch <- prometheus.MustNewConstMetric(feedPublishedDesc, prometheus.CounterValue, s.published, stream)
-		ch <- prometheus.MustNewConstMetric(feedDeliveredDesc, prometheus.CounterValue, s.delivered, stream)
-		ch <- prometheus.MustNewConstMetric(feedOverflowsDesc, prometheus.CounterValue, s.overflows, stream)
-		ch <- prometheus.MustNewConstMetric(feedRingDesc, prometheus.GaugeValue, s.ring, stream)
 	}
+}
+
+// feeds knows every feed of the process for the metrics. A config change destroys feeds, and their hubs'
+// counters with them: what a destroyed feed counted is kept in retired, so the counters Prometheus reads never
+// go down (it would take that for a restart of the process).
+var feeds = feedRegistry{live: map[*feed]struct{}{}, retired: map[string]*streamFigures{}}
+
+type feedRegistry struct {
+	mu      sync.Mutex
+	live    map[*feed]struct{}
+	retired map[string]*streamFigures // by stream name
+}
+
+// streamFigures adds up the feeds of one stream: routes with different event headers tail it separately.
+type streamFigures struct {
+	published, delivered, overflows uint64 // counters
+	subs, ring                      int    // gauges, from live feeds
+	live                            bool   // a live feed reads the stream
+}
+
+func (r *feedRegistry) add(f *feed) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.live[f] = struct{}{}
+}
+
+// retire moves a destroyed feed's final counters into the per-process totals.
+func (r *feedRegistry) retire(f *feed) {
+	st := f.hub.Stats()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.live[f]; !ok {
+		return
+	}
+	delete(r.live, f)
+	s := r.retired[f.tail.Stream.Name]
+	if s == nil {
+		s = new(streamFigures)
+		r.retired[f.tail.Stream.Name] = s
+	}
+	s.published += st.Published
+	s.delivered += st.Delivered
+	s.overflows += st.Overflows
+}
+
+// figures sums live and retired feeds by stream.
+func (r *feedRegistry) figures() map[string]*streamFigures {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*streamFigures, len(r.retired)+len(r.live))
+	get := func(stream string) *streamFigures {
+		s := out[stream]
+		if s == nil {
+			s = new(streamFigures)
+			out[stream] = s
+		}
+		return s
+	}
+	for stream, old := range r.retired {
+		*get(stream) = *old
+	}
+	for f := range r.live {
+		st := f.hub.Stats()
+		s := get(f.tail.Stream.Name)
+		s.published += st.Published
+		s.delivered += st.Delivered
+		s.overflows += st.Overflows
+		s.subs += st.Subscriptions
+		s.ring += st.RingLen
+		s.live = true
+	}
+	return out
 }

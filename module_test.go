@@ -10,15 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
+	"github.com/caddy-sse/caddy-sse/session"
 )
 
 func TestStreamHeadersAndFirstFrames(t *testing.T) {
-	loadSite(t, `sse /t1 t1.> {
-		stream T1
+	loadSite(t, `sse /headers headers.> {
+		stream HEADERS
 		retry 1500ms
 	}`)
-	s := openStream(t, baseURL+"/t1", nil)
+	s := openStream(t, baseURL+"/headers", nil)
 	h := s.resp.Header
 	if s.resp.StatusCode != 200 {
 		t.Fatalf("status %d", s.resp.StatusCode)
@@ -44,21 +45,21 @@ func TestStreamHeadersAndFirstFrames(t *testing.T) {
 }
 
 func TestFanOutManyClientsInOrder(t *testing.T) {
-	loadSite(t, `sse /t2 t2.> {
-		stream T2
+	loadSite(t, `sse /fanout fanout.> {
+		stream FANOUT
 	}`)
 	js := embeddedJS(t)
 	const clients, events = 40, 200
 	streams := make([]*sseStream, clients)
 	for i := range streams {
-		streams[i] = openStream(t, baseURL+"/t2", nil)
+		streams[i] = openStream(t, baseURL+"/fanout", nil)
 		streams[i].waitOpen()
 	}
-	waitSubscribed(t, "T2", clients)
+	waitSubscribed(t, "FANOUT", clients)
 	var want []string
 	for i := range events {
 		data := fmt.Sprintf("event %d\nline two\r\nline three", i)
-		publish(t, js, "t2.room"+strconv.Itoa(i%3), "tick", data)
+		publish(t, js, "fanout.room"+strconv.Itoa(i%3), "tick", data)
 		want = append(want, strings.NewReplacer("\r\n", "\n").Replace(data))
 	}
 	var wg sync.WaitGroup
@@ -73,7 +74,7 @@ func TestFanOutManyClientsInOrder(t *testing.T) {
 					t.Errorf("event %d: %q/%q, want %q/tick", i, ev.Data, ev.Type, w)
 					return
 				}
-				_, seq, err := hub.ParseID(ev.ID)
+				_, seq, err := eventid.Parse(ev.ID)
 				if err != nil || seq <= prev {
 					t.Errorf("event %d: id %q not increasing after %d (%v)", i, ev.ID, prev, err)
 					return
@@ -86,28 +87,28 @@ func TestFanOutManyClientsInOrder(t *testing.T) {
 }
 
 func TestResumeExactlyOnce(t *testing.T) {
-	loadSite(t, `sse /t3 t3.> {
-		stream T3
+	loadSite(t, `sse /resume resume.> {
+		stream RESUME
 		last_event_id_param cursor
 	}`)
 	js := embeddedJS(t)
-	s := openLive(t, "/t3", "T3", 1)
-	publish(t, js, "t3.x", "", "1")
-	publish(t, js, "t3.x", "", "2")
+	s := openLive(t, "/resume", "RESUME", 1)
+	publish(t, js, "resume.x", "", "1")
+	publish(t, js, "resume.x", "", "2")
 	got := s.expectData("1", "2")
 	s.close()
 
 	for i := 3; i <= 7; i++ {
-		publish(t, js, "t3.x", "", strconv.Itoa(i))
+		publish(t, js, "resume.x", "", strconv.Itoa(i))
 	}
 	cases := []struct {
 		name   string
 		url    string
 		header map[string]string
 	}{
-		{"header", "/t3", map[string]string{"Last-Event-ID": got[1].ID}},
-		{"query fallback", "/t3?cursor=" + got[1].ID, nil},
-		{"header wins over query", "/t3?cursor=" + got[0].ID, map[string]string{"Last-Event-ID": got[1].ID}},
+		{"header", "/resume", map[string]string{"Last-Event-ID": got[1].ID}},
+		{"query fallback", "/resume?cursor=" + got[1].ID, nil},
+		{"header wins over query", "/resume?cursor=" + got[0].ID, map[string]string{"Last-Event-ID": got[1].ID}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,162 +118,163 @@ func TestResumeExactlyOnce(t *testing.T) {
 		})
 	}
 	// live continues after the replay, with nothing repeated
-	r := openStream(t, baseURL+"/t3", map[string]string{"Last-Event-ID": got[1].ID})
+	r := openStream(t, baseURL+"/resume", map[string]string{"Last-Event-ID": got[1].ID})
 	r.expectData("3", "4", "5", "6", "7")
-	publish(t, js, "t3.x", "", "8")
+	publish(t, js, "resume.x", "", "8")
 	r.expectData("8")
 }
 
 func TestResumeFromJetStreamAfterFeedChange(t *testing.T) {
-	loadSite(t, `sse /t4 t4.> {
-		stream T4
+	loadSite(t, `sse /feedchange feedchange.> {
+		stream FEEDCHANGE
 	}`)
 	js := embeddedJS(t)
-	s := openLive(t, "/t4?x", "T4", 1)
-	publish(t, js, "t4.a", "", "1")
+	s := openLive(t, "/feedchange?x", "FEEDCHANGE", 1)
+	publish(t, js, "feedchange.a", "", "1")
 	first := s.expectData("1")[0]
 	s.close()
 	for i := 2; i <= 5; i++ {
-		publish(t, js, "t4.a", "", strconv.Itoa(i))
+		publish(t, js, "feedchange.a", "", strconv.Itoa(i))
 	}
 	// A different event header is a different feed: a fresh hub with an empty ring, so the replay must come
 	// from JetStream.
-	loadSite(t, `sse /t4 t4.> {
-		stream T4
+	loadSite(t, `sse /feedchange feedchange.> {
+		stream FEEDCHANGE
 		event_header Other-Header
 	}`)
-	r := openStream(t, baseURL+"/t4", map[string]string{"Last-Event-ID": first.ID})
+	r := openStream(t, baseURL+"/feedchange", map[string]string{"Last-Event-ID": first.ID})
 	r.expectData("2", "3", "4", "5")
-	publish(t, js, "t4.a", "", "6")
+	publish(t, js, "feedchange.a", "", "6")
 	r.expectData("6")
 }
 
 func TestResetCases(t *testing.T) {
-	loadSite(t, `sse /t5 t5.> {
-		stream T5
+	loadSite(t, `sse /resets resets.> {
+		stream RESETS
 		replay_limit 3
 		reset_event gone
 	}`)
 	js := embeddedJS(t)
-	s := openLive(t, "/t5", "T5", 1)
-	publish(t, js, "t5.a", "", "1")
+	s := openLive(t, "/resets", "RESETS", 1)
+	publish(t, js, "resets.a", "", "1")
 	first := s.expectData("1")[0]
-	epoch, seq, _ := hub.ParseID(first.ID)
+	epoch, seq, _ := eventid.Parse(first.ID)
 	s.close()
 	var last uint64
 	for i := 2; i <= 6; i++ {
-		last = publish(t, js, "t5.a", "", strconv.Itoa(i))
+		last = publish(t, js, "resets.a", "", strconv.Itoa(i))
 	}
-	waitDispatched(t, "T5", last) // the reset's id is the node's position, so let it catch up first
+	waitDispatched(t, "RESETS", last) // the reset's id is the node's position, so let it catch up first
 	cases := []struct {
-		name, id, reason string
+		name, id string
+		reason   session.Reason
 	}{
-		{"malformed", "not an id", resetMalformed},
-		{"other epoch", hub.FormatID("zzz", seq), resetRecreated},
-		{"beyond end", hub.FormatID(epoch, seq+1000), resetBeyondEnd},
-		{"too many", first.ID, resetTooMany},
+		{"malformed", "not an id", session.ReasonMalformedID},
+		{"other epoch", eventid.Format("zzz", seq), session.ReasonStreamChanged},
+		{"beyond end", eventid.Format(epoch, seq+1000), session.ReasonIDBeyondEnd},
+		{"too many", first.ID, session.ReasonTooManyEvents},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := openStream(t, baseURL+"/t5", map[string]string{"Last-Event-ID": tc.id})
+			r := openStream(t, baseURL+"/resets", map[string]string{"Last-Event-ID": tc.id})
 			if r.resp.StatusCode != 200 {
 				t.Fatalf("status %d, want 200", r.resp.StatusCode)
 			}
 			ev := r.next()
-			if ev.Type != "gone" || ev.Data != `{"reason":"`+tc.reason+`"}` {
+			if ev.Type != "gone" || ev.Data != `{"reason":"`+string(tc.reason)+`"}` {
 				t.Fatalf("got %+v, want a gone event with reason %s", ev, tc.reason)
 			}
-			if _, resetSeq, err := hub.ParseID(ev.ID); err != nil || resetSeq != last {
+			if _, resetSeq, err := eventid.Parse(ev.ID); err != nil || resetSeq != last {
 				t.Fatalf("reset id %q: want the current position %d", ev.ID, last)
 			}
-			last = publish(t, js, "t5.a", "", "live-"+tc.name)
+			last = publish(t, js, "resets.a", "", "live-"+tc.name)
 			r.expectData("live-" + tc.name)
 			// reconnecting with the reset's id resumes cleanly
-			again := openStream(t, baseURL+"/t5", map[string]string{"Last-Event-ID": ev.ID})
+			again := openStream(t, baseURL+"/resets", map[string]string{"Last-Event-ID": ev.ID})
 			again.expectData("live-" + tc.name)
 		})
 	}
 }
 
 func TestHistoryExpiredGetsReset(t *testing.T) {
-	loadSite(t, `sse /t6 t6.> {
-		stream T6
+	loadSite(t, `sse /expired expired.> {
+		stream EXPIRED
 	}`)
 	js := embeddedJS(t)
-	s := openLive(t, "/t6", "T6", 1)
-	publish(t, js, "t6.a", "", "1")
+	s := openLive(t, "/expired", "EXPIRED", 1)
+	publish(t, js, "expired.a", "", "1")
 	first := s.expectData("1")[0]
 	s.close()
-	publish(t, js, "t6.a", "", "2")
-	stream, err := js.Stream(t.Context(), "T6")
+	publish(t, js, "expired.a", "", "2")
+	stream, err := js.Stream(t.Context(), "EXPIRED")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := stream.Purge(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, js, "t6.a", "", "3")
+	publish(t, js, "expired.a", "", "3")
 	// a fresh feed (new event header) has no ring, so the purge is visible: history is gone
-	loadSite(t, `sse /t6 t6.> {
-		stream T6
+	loadSite(t, `sse /expired expired.> {
+		stream EXPIRED
 		event_header X-Other
 	}`)
-	r := openStream(t, baseURL+"/t6", map[string]string{"Last-Event-ID": first.ID})
+	r := openStream(t, baseURL+"/expired", map[string]string{"Last-Event-ID": first.ID})
 	ev := r.next()
-	if ev.Type != "reset" || !strings.Contains(ev.Data, resetExpired) {
-		t.Fatalf("got %+v, want reset %s", ev, resetExpired)
+	if ev.Type != "reset" || !strings.Contains(ev.Data, string(session.ReasonHistoryExpired)) {
+		t.Fatalf("got %+v, want reset %s", ev, session.ReasonHistoryExpired)
 	}
 }
 
 func TestFirstEventVariants(t *testing.T) {
-	loadSite(t, `sse /t7/new t7.> {
-		stream T7
+	loadSite(t, `sse /firstevent/new firstevent.> {
+		stream FIRSTEVENT
 	}
-	sse /t7/oldest t7.> {
-		stream T7
+	sse /firstevent/oldest firstevent.> {
+		stream FIRSTEVENT
 		first_event oldest
 	}
-	sse /t7/last t7.> {
-		stream T7
+	sse /firstevent/last firstevent.> {
+		stream FIRSTEVENT
 		first_event last 2
 	}`)
 	js := embeddedJS(t)
 	var last uint64
 	for i := 1; i <= 4; i++ {
-		last = publish(t, js, "t7.a", "", strconv.Itoa(i))
+		last = publish(t, js, "firstevent.a", "", strconv.Itoa(i))
 	}
-	waitDispatched(t, "T7", last)
-	probe := openStream(t, baseURL+"/t7/last", nil)
+	waitDispatched(t, "FIRSTEVENT", last)
+	probe := openStream(t, baseURL+"/firstevent/last", nil)
 	probe.expectData("3", "4")
 
-	n := openLive(t, "/t7/new", "T7", 2)
-	o := openStream(t, baseURL+"/t7/oldest", nil)
+	n := openLive(t, "/firstevent/new", "FIRSTEVENT", 2)
+	o := openStream(t, baseURL+"/firstevent/oldest", nil)
 	o.expectData("1", "2", "3", "4")
-	publish(t, js, "t7.a", "", "5")
+	publish(t, js, "firstevent.a", "", "5")
 	n.expectData("5")
 	o.expectData("5")
 	probe.expectData("5")
 
 	feeds := 0
 	feedPool.Range(func(_, v any) bool {
-		if v.(*feed).tail.Stream.Name == "T7" {
+		if v.(*feed).tail.Stream.Name == "FIRSTEVENT" {
 			feeds++
 		}
 		return true
 	})
 	if feeds != 1 {
-		t.Fatalf("three routes on stream T7 run %d tails, want one", feeds)
+		t.Fatalf("three routes on stream FIRSTEVENT run %d tails, want one", feeds)
 	}
 }
 
 func TestTopicParamScoping(t *testing.T) {
-	loadSite(t, `sse /t8 t8.rooms.{query.tenant}.> {
-		stream T8
+	loadSite(t, `sse /topics topics.rooms.{query.tenant}.> {
+		stream TOPICS
 		topic_param topic
 	}
 	route /t8auth {
 		vars user ""
-		sse t8.users.{vars.user} {
+		sse topics.users.{vars.user} {
 			stream T8U
 		}
 	}`)
@@ -281,17 +283,17 @@ func TestTopicParamScoping(t *testing.T) {
 		url  string
 		want int
 	}{
-		{"template only", "/t8?tenant=acme", 200},
-		{"topic inside", "/t8?tenant=acme&topic=t8.rooms.acme.lobby", 200},
-		{"topic wildcard inside", "/t8?tenant=acme&topic=t8.rooms.acme.*", 200},
-		{"topic of another tenant", "/t8?tenant=acme&topic=t8.rooms.evil.lobby", 403},
-		{"topic widening", "/t8?tenant=acme&topic=t8.>", 403},
-		{"topic not a subject", "/t8?tenant=acme&topic=t8..x", 400},
-		{"placeholder empty", "/t8", 400},
-		{"placeholder with dot", "/t8?tenant=a.b", 400},
-		{"placeholder star", "/t8?tenant=*", 400},
-		{"placeholder gt", "/t8?tenant=%3E", 400},
-		{"placeholder space", "/t8?tenant=a%20b", 400},
+		{"template only", "/topics?tenant=acme", 200},
+		{"topic inside", "/topics?tenant=acme&topic=topics.rooms.acme.lobby", 200},
+		{"topic wildcard inside", "/topics?tenant=acme&topic=topics.rooms.acme.*", 200},
+		{"topic of another tenant", "/topics?tenant=acme&topic=topics.rooms.evil.lobby", 403},
+		{"topic widening", "/topics?tenant=acme&topic=topics.>", 403},
+		{"topic not a subject", "/topics?tenant=acme&topic=topics..x", 400},
+		{"placeholder empty", "/topics", 400},
+		{"placeholder with dot", "/topics?tenant=a.b", 400},
+		{"placeholder star", "/topics?tenant=*", 400},
+		{"placeholder gt", "/topics?tenant=%3E", 400},
+		{"placeholder space", "/topics?tenant=a%20b", 400},
 		{"identity missing", "/t8auth", 403},
 	}
 	for _, tc := range cases {
@@ -309,27 +311,27 @@ func TestTopicParamScoping(t *testing.T) {
 	}
 
 	js := embeddedJS(t)
-	publish(t, js, "t8.rooms.acme.a", "", "0")
-	s := openLive(t, "/t8?tenant=acme&topic=t8.rooms.acme.b&topic=t8.rooms.acme.c", "T8", 1)
-	publish(t, js, "t8.rooms.acme.a", "", "a1")
-	publish(t, js, "t8.rooms.other.b", "", "other")
-	publish(t, js, "t8.rooms.acme.b", "", "b1")
-	publish(t, js, "t8.rooms.acme.c", "", "c1")
-	publish(t, js, "t8.rooms.acme.b", "", "b2")
+	publish(t, js, "topics.rooms.acme.a", "", "0")
+	s := openLive(t, "/topics?tenant=acme&topic=topics.rooms.acme.b&topic=topics.rooms.acme.c", "TOPICS", 1)
+	publish(t, js, "topics.rooms.acme.a", "", "a1")
+	publish(t, js, "topics.rooms.other.b", "", "other")
+	publish(t, js, "topics.rooms.acme.b", "", "b1")
+	publish(t, js, "topics.rooms.acme.c", "", "c1")
+	publish(t, js, "topics.rooms.acme.b", "", "b2")
 	s.expectData("b1", "c1", "b2")
 }
 
 func TestMaxConnectionsTurnsAwayWithRetry(t *testing.T) {
-	loadSite(t, `sse /t9 t9.> {
-		stream T9
+	loadSite(t, `sse /maxconn maxconn.> {
+		stream MAXCONN
 		max_connections 2
 		retry 1s
 	}`)
-	a := openStream(t, baseURL+"/t9", nil)
+	a := openStream(t, baseURL+"/maxconn", nil)
 	a.waitOpen()
-	b := openStream(t, baseURL+"/t9", nil)
+	b := openStream(t, baseURL+"/maxconn", nil)
 	b.waitOpen()
-	resp, err := http.Get(baseURL + "/t9")
+	resp, err := http.Get(baseURL + "/maxconn")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +347,7 @@ func TestMaxConnectionsTurnsAwayWithRetry(t *testing.T) {
 	}
 	a.close()
 	eventually(t, "a freed slot is usable", func() bool {
-		c := openStream(t, baseURL+"/t9", nil)
+		c := openStream(t, baseURL+"/maxconn", nil)
 		defer c.close()
 		select {
 		case line := <-c.raw:
@@ -357,10 +359,10 @@ func TestMaxConnectionsTurnsAwayWithRetry(t *testing.T) {
 }
 
 func TestMethodNotAllowed(t *testing.T) {
-	loadSite(t, `sse /t10 t10.> {
-		stream T10
+	loadSite(t, `sse /methods methods.> {
+		stream METHODS
 	}`)
-	resp, err := http.Post(baseURL+"/t10", "text/plain", strings.NewReader("x"))
+	resp, err := http.Post(baseURL+"/methods", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
+	"github.com/caddy-sse/caddy-sse/jetstream"
+	"github.com/caddy-sse/caddy-sse/subject"
 )
 
 const (
@@ -48,42 +50,40 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 			return caddyhttp.Error(http.StatusRequestEntityTooLarge,
 				fmt.Errorf("sse: event body over %d bytes", maxPublishBytes))
 		}
-		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %v", err))
-	}
-	conn, err := h.feed.natsConn()
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		return caddyhttp.Error(http.StatusBadRequest, fmt.Errorf("sse: reading event body: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()
-	// The id names the incarnation the event was stored in. The feed's epoch can lag a recreated stream by
-	// seconds, so the stream is asked before and after: the same incarnation on both sides holds the event.
-	before, err := conn.StreamState(ctx, h.Stream)
+	pub, err := h.feed.publish(ctx, subject, eventType, data)
 	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: reading stream %q: %w", h.Stream, err))
+		status := publishStatus(err)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1") // elections and reconnects take seconds
+		}
+		return caddyhttp.Error(status, err)
 	}
-	stream, seq, err := conn.Publish(ctx, subject, h.EventHeader, eventType, data)
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: publishing to %q: %w", subject, err))
-	}
-	if stream != h.Stream {
+	if pub.stream != h.Stream {
 		h.logger.Warn("published event landed in another stream; this route's clients will not see it",
-			zap.String("subject", subject), zap.String("stream", stream), zap.String("expected", h.Stream))
+			zap.String("subject", subject), zap.String("stream", pub.stream), zap.String("expected", h.Stream))
 		return caddyhttp.Error(http.StatusConflict,
-			fmt.Errorf("sse: subject %q is stored by stream %q, not %q", subject, stream, h.Stream))
+			fmt.Errorf("sse: subject %q is stored by stream %q, not %q", subject, pub.stream, h.Stream))
 	}
-	after, err := conn.StreamState(ctx, h.Stream)
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("sse: reading stream %q: %w", h.Stream, err))
-	}
-	if after.Epoch != before.Epoch {
-		return caddyhttp.Error(http.StatusServiceUnavailable,
-			fmt.Errorf("sse: stream %q was recreated while publishing; the event (seq %d) may be lost, publish it again", h.Stream, seq))
-	}
-	epoch := after.Epoch
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(epoch, seq), Subject: subject, Stream: stream, Seq: seq})
+	return json.NewEncoder(w).Encode(publishAnswer{ID: eventid.Format(pub.epoch, pub.seq), Subject: subject, Stream: pub.stream, Seq: pub.seq})
+}
+
+// publishStatus is the HTTP status for a failed publish. Most failures are NATS or JetStream being unavailable
+// for a while (reconnecting, a leader election, a stream being recreated): 503, to be retried. A publish that
+// got no acknowledgement in time may have been stored: 504, so the caller knows to check before resending.
+func publishStatus(err error) int {
+	switch {
+	case errors.Is(err, jetstream.ErrPublishTimeout):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, jetstream.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusServiceUnavailable
 }
 
 // publishSubject is the one concrete subject a POST publishes to: the topic_param value if given (inside the
@@ -97,7 +97,7 @@ func (h *Handler) publishSubject(r *http.Request) (string, error) {
 		return "", caddyhttp.Error(http.StatusBadRequest,
 			fmt.Errorf("sse: publish needs exactly one subject; name it with %s", h.topicParamName()))
 	}
-	if !hub.ValidSubject(subjects[0]) {
+	if !subject.Valid(subjects[0]) {
 		return "", caddyhttp.Error(http.StatusBadRequest,
 			fmt.Errorf("sse: cannot publish to %q: wildcards are not allowed, name a concrete subject with %s",
 				subjects[0], h.topicParamName()))

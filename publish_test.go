@@ -9,19 +9,19 @@ import (
 )
 
 func TestPublishEndpoint(t *testing.T) {
-	loadSite(t, `sse /t11 t11.> {
-		stream T11
+	loadSite(t, `sse /publish publish.> {
+		stream PUBLISH
 	}
-	sse /t11/pub t11.> {
-		stream T11
+	sse /publish/pub publish.> {
+		stream PUBLISH
 		topic_param topic
 		publish
 	}
-	sse /t11/one t11.fixed {
-		stream T11
+	sse /publish/one publish.fixed {
+		stream PUBLISH
 		publish
 	}`)
-	s := openLive(t, "/t11", "T11", 1)
+	s := openLive(t, "/publish", "PUBLISH", 1)
 
 	post := func(url, body string) (int, string) {
 		t.Helper()
@@ -35,12 +35,12 @@ func TestPublishEndpoint(t *testing.T) {
 	}
 
 	payload := "{\"raw\": true}\nsecond line"
-	status, body := post("/t11/pub?topic=t11.chat&event=note", payload)
+	status, body := post("/publish/pub?topic=publish.chat&event=note", payload)
 	if status != 200 {
 		t.Fatalf("publish: %d %s", status, body)
 	}
 	var answer publishAnswer
-	if err := json.Unmarshal([]byte(body), &answer); err != nil || answer.Subject != "t11.chat" || answer.Stream != "T11" {
+	if err := json.Unmarshal([]byte(body), &answer); err != nil || answer.Subject != "publish.chat" || answer.Stream != "PUBLISH" {
 		t.Fatalf("publish answer %s (%v)", body, err)
 	}
 	ev := s.next()
@@ -48,7 +48,7 @@ func TestPublishEndpoint(t *testing.T) {
 		t.Fatalf("streamed %+v, want data %q type note id %s", ev, payload, answer.ID)
 	}
 
-	status, _ = post("/t11/one", "fixed")
+	status, _ = post("/publish/one", "fixed")
 	if status != 200 {
 		t.Fatalf("publish to the only template: %d", status)
 	}
@@ -58,11 +58,11 @@ func TestPublishEndpoint(t *testing.T) {
 		name, url, body string
 		want            int
 	}{
-		{"wildcard subject", "/t11/pub", "x", 400},
-		{"wildcard topic", "/t11/pub?topic=t11.*", "x", 400},
-		{"topic outside", "/t11/pub?topic=other.x", "x", 403},
-		{"event type with newline", "/t11/pub?topic=t11.chat&event=a%0Ab", "x", 400},
-		{"body over 1 MiB", "/t11/pub?topic=t11.chat", strings.Repeat("x", maxPublishBytes+1), 413},
+		{"wildcard subject", "/publish/pub", "x", 400},
+		{"wildcard topic", "/publish/pub?topic=publish.*", "x", 400},
+		{"topic outside", "/publish/pub?topic=other.x", "x", 403},
+		{"event type with newline", "/publish/pub?topic=publish.chat&event=a%0Ab", "x", 400},
+		{"body over 1 MiB", "/publish/pub?topic=publish.chat", strings.Repeat("x", maxPublishBytes+1), 413},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +72,7 @@ func TestPublishEndpoint(t *testing.T) {
 		})
 	}
 	// nothing of the refused requests reached the stream
-	status, _ = post("/t11/pub?topic=t11.chat", "after")
+	status, _ = post("/publish/pub?topic=publish.chat", "after")
 	if status != 200 {
 		t.Fatal(status)
 	}

@@ -3,13 +3,13 @@ package caddysse
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 
+	"github.com/caddy-sse/caddy-sse/subject"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // subjectTemplate is a NATS subject pattern whose tokens may hold request placeholders, parsed once at
@@ -33,7 +33,7 @@ func parseSubjectTemplate(raw string) (subjectTemplate, error) {
 	for i, part := range parts {
 		keys, err := placeholderKeys(part)
 		if err != nil {
-			return t, fmt.Errorf("subject %q: %v", raw, err)
+			return t, fmt.Errorf("subject %q: %w", raw, err)
 		}
 		t.tokens = append(t.tokens, templateToken{literal: part, keys: keys})
 		probe[i] = part
@@ -41,7 +41,7 @@ func parseSubjectTemplate(raw string) (subjectTemplate, error) {
 			probe[i] = "x"
 		}
 	}
-	if !hub.ValidPattern(strings.Join(probe, ".")) {
+	if !subject.ValidPattern(strings.Join(probe, ".")) {
 		return t, fmt.Errorf("subject %q: not a valid NATS subject (tokens separated by '.', '*' for one token, '>' last)", raw)
 	}
 	return t, nil
@@ -116,7 +116,7 @@ func (t subjectTemplate) expandGlobal(repl *caddy.Replacer) (subjectTemplate, er
 			if strings.HasPrefix(k, "env.") || strings.HasPrefix(k, "system.") {
 				v := repl.ReplaceAll("{"+k+"}", "")
 				if err := checkTokenValue(v); err != nil {
-					return t, fmt.Errorf("subject %q: placeholder {%s}: %v", t.raw, k, err)
+					return t, fmt.Errorf("subject %q: placeholder {%s}: %w", t.raw, k, err)
 				}
 				s = strings.Replace(s, "{"+k+"}", v, 1)
 			}
@@ -149,7 +149,7 @@ func (t subjectTemplate) resolve(repl *caddy.Replacer) (string, error) {
 				if strings.HasPrefix(k, "http.request.") {
 					status = http.StatusBadRequest
 				}
-				return "", caddyhttp.Error(status, fmt.Errorf("sse: placeholder {%s} in subject %q: %v", k, t.raw, err))
+				return "", caddyhttp.Error(status, fmt.Errorf("sse: placeholder {%s} in subject %q: %w", k, t.raw, err))
 			}
 			s = strings.Replace(s, "{"+k+"}", v, 1)
 		}
@@ -174,28 +174,8 @@ func checkTokenValue(v string) error {
 // mergeSubjects adds subjects to have, dropping any subject another one already covers (JetStream refuses
 // overlapping subjects in one stream). changed reports whether the set grew.
 func mergeSubjects(have, add []string) (merged []string, changed bool) {
-	merged = append([]string(nil), have...)
-	for _, s := range add {
-		if coveredByAny(merged, s) {
-			continue
-		}
-		kept := merged[:0]
-		for _, m := range merged {
-			if !hub.Covers(s, m) {
-				kept = append(kept, m)
-			}
-		}
-		merged = append(kept, s)
-		changed = true
+	if len(subject.Missing(have, add)) == 0 {
+		return slices.Clone(have), false
 	}
-	return merged, changed
-}
-
-func coveredByAny(patterns []string, s string) bool {
-	for _, p := range patterns {
-		if hub.Covers(p, s) {
-			return true
-		}
-	}
-	return false
+	return subject.Minimal(append(slices.Clone(have), add...)), true
 }

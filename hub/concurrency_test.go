@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/eventid"
 )
 
 // seqChecker verifies one subscriber's view: strictly increasing sequences,
@@ -29,7 +31,7 @@ func (c *seqChecker) next(e *Event) bool {
 		c.t.Errorf("%s: seq %d subject %q does not belong to %q", c.name, e.Seq, e.Subject, c.patterns)
 		return false
 	}
-	if !bytes.HasPrefix(e.Frame, []byte("id: "+FormatID("ep", e.Seq)+"\n")) {
+	if !bytes.HasPrefix(e.Frame, []byte("id: "+eventid.Format("ep", e.Seq)+"\n")) {
 		c.t.Errorf("%s: seq %d has frame %q", c.name, e.Seq, e.Frame)
 		return false
 	}
@@ -53,7 +55,16 @@ func (c *seqChecker) noneMissingUpTo(upto uint64) bool {
 // subscribing, replaying the handover from the history, draining, skipping
 // and closing, plus a reader of Since/Last/Stats. Every subscription must
 // see exactly the matching events after its last, in order, until it ends.
+// With trims, the feed also drops old history the way a purge would: a
+// history replay must then be complete or not covered, and no subscription
+// ends.
 func TestConcurrentSubscribers(t *testing.T) {
+	for _, trimKeep := range []int{0, 300} {
+		t.Run(fmt.Sprintf("trim keeping %d", trimKeep), func(t *testing.T) { testConcurrentSubscribers(t, trimKeep) })
+	}
+}
+
+func testConcurrentSubscribers(t *testing.T, trimKeep int) {
 	events := 20000
 	if testing.Short() {
 		events = 4000
@@ -82,6 +93,9 @@ func TestConcurrentSubscribers(t *testing.T) {
 		defer close(pubDone)
 		for seq := 1; seq <= events; seq++ {
 			h.Publish(uint64(seq), subjects[seq], "", []byte("x"))
+			if trimKeep > 0 && seq%100 == 0 && seq > trimKeep {
+				h.Trim(uint64(seq - trimKeep))
+			}
 			if seq%32 == 0 {
 				runtime.Gosched() // let subscribers interleave on a small machine
 			}

@@ -8,7 +8,7 @@ type history struct {
 	events   eventRing
 	bytes    int // frame bytes held
 	maxBytes int
-	floor    uint64 // highest Seq evicted, or the position given to Begin
+	floor    uint64 // highest Seq evicted, the position given to Begin, or a trim's first sequence - 1
 }
 
 func newHistory(size, maxBytes int) history {
@@ -33,4 +33,18 @@ func (h *history) reset(floor uint64) {
 	h.events.reset()
 	h.bytes = 0
 	h.floor = floor
+}
+
+// trim drops the events before firstSeq and raises floor to firstSeq-1, so
+// that a cursor before firstSeq-1 is no longer covered even when the
+// history held nothing there.
+func (h *history) trim(firstSeq uint64) {
+	if firstSeq == 0 || firstSeq-1 <= h.floor {
+		return
+	}
+	for h.events.len() > 0 && h.events.at(0).Seq < firstSeq {
+		old := h.events.popFront()
+		h.bytes -= len(old.Frame)
+	}
+	h.floor = firstSeq - 1
 }

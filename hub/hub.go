@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/caddy-sse/caddy-sse/subject"
 )
 
 const (
@@ -105,6 +107,26 @@ func (h *Hub) Begin(epoch string, lastSeq uint64) {
 	}
 }
 
+// Trim tells the hub that the stream no longer holds the events before
+// firstSeq (purged, deleted, expired or superseded on a KV-style stream).
+// They leave the history, so a resume from before firstSeq-1 is not covered
+// by Since or Last and goes to JetStream, which answers that history is
+// gone. It is not a restart: the position, the epoch and the subscriptions
+// are unchanged, and events already queued to a client still reach it.
+// A firstSeq at or below what the history already gave up does nothing;
+// one beyond the position is kept, so events published later do not look
+// contiguous with the range that is gone.
+func (h *Hub) Trim(firstSeq uint64) {
+	h.feedMu.Lock()
+	defer h.feedMu.Unlock()
+	if !h.begun {
+		return
+	}
+	h.mu.Lock()
+	h.history.trim(firstSeq)
+	h.mu.Unlock()
+}
+
 // dropAllLocked unregisters and ends every subscription. Ending them under
 // mu means nobody can see the new position while an old subscription still
 // looks open (see Subscription.Epoch); it is O(1) per subscription.
@@ -125,7 +147,8 @@ func (h *Hub) dropAllLocked(err error) {
 // not above the last one is a duplicate and ignored, as is anything before
 // the first Begin or after Close. It never blocks on a subscriber.
 //
-// Publish must be called from one goroutine, the feed.
+// Calls are serialised by feedMu: the feed's calls never overlap but may come
+// from different goroutines (each consumer the tail builds delivers on its own).
 func (h *Hub) Publish(seq uint64, subject, eventType string, data []byte) {
 	h.feedMu.Lock()
 	defer h.feedMu.Unlock()
@@ -167,16 +190,6 @@ func (h *Hub) Publish(seq uint64, subject, eventType string, data []byte) {
 	clear(matches) // do not keep closed subscriptions alive
 	clear(overflowed)
 	h.matches, h.overflowed = matches[:0], overflowed[:0]
-}
-
-// Encode builds an event in the current epoch for a message the caller read
-// from JetStream itself (a replay beyond the history). It is not recorded
-// or dispatched; Subject is left empty.
-func (h *Hub) Encode(seq uint64, eventType string, data []byte) *Event {
-	h.mu.RLock()
-	epoch := h.epoch
-	h.mu.RUnlock()
-	return newEvent(epoch, seq, "", eventType, data)
 }
 
 // Subscribe registers a subscription for patterns and returns last, the
@@ -227,25 +240,11 @@ func minimalPatterns(patterns []string) ([]string, error) {
 		return nil, fmt.Errorf("%w: no patterns", ErrBadPattern)
 	}
 	for _, p := range patterns {
-		if !ValidPattern(p) {
+		if !subject.ValidPattern(p) {
 			return nil, fmt.Errorf("%w: %q", ErrBadPattern, p)
 		}
 	}
-	kept := make([]string, 0, len(patterns))
-	for j, p := range patterns {
-		redundant := false
-		for i, q := range patterns {
-			// Equal patterns cover each other: keep the first of them.
-			if i != j && Covers(q, p) && (q != p || i < j) {
-				redundant = true
-				break
-			}
-		}
-		if !redundant {
-			kept = append(kept, p)
-		}
-	}
-	return kept, nil
+	return subject.Minimal(patterns), nil
 }
 
 // unregister removes s from the index and the subscription set, if still

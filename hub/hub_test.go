@@ -113,9 +113,6 @@ func TestEventFrameUsesEpoch(t *testing.T) {
 	if len(events) != 1 || string(events[0].Frame) != want || events[0].Subject != "a.b" {
 		t.Fatalf("got %+v, want one frame %q", events, want)
 	}
-	if e := h.Encode(7, "", []byte("r")); e.Seq != 7 || string(e.Frame) != "id: k3x9-7\ndata: r\n\n" {
-		t.Fatalf("Encode = %d %q", e.Seq, e.Frame)
-	}
 	if sub.Epoch() != "k3x9" {
 		t.Fatalf("Epoch = %q", sub.Epoch())
 	}

@@ -241,3 +241,25 @@ func TestReplaySurvivesItsConsumerBeingDeleted(t *testing.T) {
 		t.Fatalf("Replay = %d events, %v; want 1..300", len(got), err)
 	}
 }
+
+// On a KV-style stream (a per-subject limit) a head that moved past the
+// cursor is supersession: the replay gives the latest values, not a reset.
+func TestReplayOnKVStyleStreamIsNotAReset(t *testing.T) {
+	_, c := inProcess(t)
+	if _, err := c.js.CreateStream(ctxFor(t), natsjs.StreamConfig{
+		Name: "KVR", Subjects: []string{"kvr.>"}, MaxMsgsPerSubject: 1,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"kvr.a", "kvr.b", "kvr.c", "kvr.d", "kvr.e"}
+	for range 10 {
+		fillStream(t, c, len(keys), keys...)
+	}
+	got, err := replayDuring(t, c, ReplayRequest{Stream: "KVR", After: 10, Upto: 50}, func() {})
+	if err != nil {
+		t.Fatalf("Replay on a KV-style stream: %v", err)
+	}
+	if !contiguousFrom(got, 46) || len(got) != 5 {
+		t.Fatalf("got %v, want the latest value of each key (46..50)", got)
+	}
+}

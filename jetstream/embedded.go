@@ -29,11 +29,29 @@ type EmbeddedConfig struct {
 	StoreDir  string // required; JetStream keeps its files under it
 	MaxStore  int64  // JetStream disk limit in bytes; 0 = 1 GiB
 	MaxMemory int64  // JetStream memory limit in bytes; 0 = 256 MiB
+	// SyncAlways makes JetStream fsync every write before acknowledging it. Otherwise file stores are synced
+	// every SyncInterval (0 = nats-server's default, 2 minutes) and a power loss can take acknowledged writes.
+	SyncAlways   bool
+	SyncInterval time.Duration
+	// Token, or User and Password: credentials every client needs, the in-process connection too.
+	// None: any client that reaches the listener may publish and read everything.
+	Token, User, Password string
+}
+
+// Redacted is cfg without its secrets, for logs.
+func (cfg EmbeddedConfig) Redacted() EmbeddedConfig {
+	for _, secret := range []*string{&cfg.Token, &cfg.Password} {
+		if *secret != "" {
+			*secret = "REDACTED"
+		}
+	}
+	return cfg
 }
 
 // Embedded is a running in-process nats-server.
 type Embedded struct {
 	srv      *server.Server
+	cfg      EmbeddedConfig // its credentials are used by in-process connections
 	storeDir string
 	url      string
 	once     sync.Once
@@ -68,6 +86,14 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		JetStreamMaxMemory: cfg.MaxMemory,
 		NoSigs:             true,
 		DontListen:         cfg.Listen == "",
+		SyncAlways:         cfg.SyncAlways,
+		SyncInterval:       cfg.SyncInterval,
+		Authorization:      cfg.Token,
+		Username:           cfg.User,
+		Password:           cfg.Password,
+	}
+	if cfg.Token != "" && cfg.User != "" {
+		return nil, errors.New("jetstream: embedded server: use a token or a user, not both")
 	}
 	if opts.JetStreamMaxStore <= 0 {
 		opts.JetStreamMaxStore = DefaultEmbeddedMaxStore
@@ -114,7 +140,7 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		return nil, fmt.Errorf("jetstream: embedded server with store %q did not become ready (see the nats-server log lines)", dir)
 	}
 
-	e := &Embedded{srv: srv, storeDir: dir}
+	e := &Embedded{srv: srv, storeDir: dir, cfg: cfg}
 	if addr, ok := srv.Addr().(*net.TCPAddr); ok && !opts.DontListen {
 		host := opts.Host
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
@@ -126,8 +152,20 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		zap.String("store_dir", dir),
 		zap.String("client_url", e.url),
 		zap.Int64("max_store", opts.JetStreamMaxStore),
-		zap.Int64("max_memory", opts.JetStreamMaxMemory))
+		zap.Int64("max_memory", opts.JetStreamMaxMemory),
+		zap.String("sync", syncDescription(cfg)),
+		zap.Bool("auth", cfg.Token != "" || cfg.User != ""))
 	return e, nil
+}
+
+func syncDescription(cfg EmbeddedConfig) string {
+	switch {
+	case cfg.SyncAlways:
+		return "always"
+	case cfg.SyncInterval > 0:
+		return cfg.SyncInterval.String()
+	}
+	return "nats-server default (2m)"
 }
 
 // probeListen checks that host:port can be listened on. nats-server only logs a listen failure and then never

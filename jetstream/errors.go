@@ -28,4 +28,19 @@ var (
 	// ErrNotConnected: the NATS connection is down (reconnecting) or closed.
 	// Reads fail fast with it instead of waiting for a reconnect.
 	ErrNotConnected = errors.New("jetstream: not connected to NATS")
+
+	// ErrNoLeader: a stream captures the subject but did not answer the
+	// publish; in a cluster, it has no leader (an election is under way).
+	ErrNoLeader = errors.New("jetstream: the stream did not answer (no leader?)")
+
+	// ErrUnavailable: JetStream is not enabled or not answering (in a
+	// cluster, the meta leader may be in an election).
+	ErrUnavailable = errors.New("jetstream: JetStream is not available")
+
+	// ErrPublishTimeout: no acknowledgement in time. The event may or may
+	// not have been stored.
+	ErrPublishTimeout = errors.New("jetstream: no acknowledgement in time")
+
+	// ErrTooLarge: the stream refuses messages of this size.
+	ErrTooLarge = errors.New("jetstream: message larger than the stream allows")
 )

@@ -142,6 +142,7 @@ type recSink struct {
 	last   uint64
 	begins []beginCall
 	events []recEvent
+	trims  []uint64
 	closed bool // set when the tail has returned; later calls are a bug
 	late   int
 }
@@ -188,6 +189,15 @@ func (s *recSink) Publish(seq uint64, subject, eventType string, data []byte) {
 	}
 }
 
+func (s *recSink) Trim(firstSeq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.late++
+	}
+	s.trims = append(s.trims, firstSeq)
+}
+
 func (s *recSink) snapshot() ([]beginCall, []recEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,17 +226,19 @@ func (s *recSink) hasEvent(epoch string, seq uint64) bool {
 }
 
 // runTail starts Tail and returns a stop function that cancels it and waits
-// for it to return.
-func runTail(t *testing.T, c *Conn, cfg TailConfig, sink *recSink) (stop func()) {
+// for it to return. A *recSink is marked closed then.
+func runTail(t *testing.T, c *Conn, cfg TailConfig, sink Sink) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		c.Tail(ctx, cfg, sink)
-		sink.mu.Lock()
-		sink.closed = true
-		sink.mu.Unlock()
+		if rs, ok := sink.(*recSink); ok {
+			rs.mu.Lock()
+			rs.closed = true
+			rs.mu.Unlock()
+		}
 	}()
 	var once sync.Once
 	stop = func() {

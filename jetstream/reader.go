@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/subject"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -208,7 +209,7 @@ func (r *rangeReader) checkJump(ctx context.Context, after uint64, lastTime time
 		return err
 	case r.req.Epoch != "" && state.Epoch != r.req.Epoch:
 		return ErrStreamChanged
-	case r.strictHead && state.FirstSeq > after+1 && historyLost(state, after, lastTime):
+	case r.strictHead && state.FirstSeq > after+1 && historyLost(state, after, lastTime, time.Now()):
 		return ErrHistoryGone
 	}
 	return nil
@@ -227,7 +228,7 @@ func (r *rangeReader) checkEnd(ctx context.Context) error {
 // headPassed: the stream no longer starts at or before the next wanted
 // sequence, and that lost events the range needs.
 func (r *rangeReader) headPassed(state StreamState) bool {
-	return r.strictHead && state.FirstSeq > r.next && historyLost(state, r.next-1, r.lastTime)
+	return r.strictHead && state.FirstSeq > r.next && historyLost(state, r.next-1, r.lastTime, time.Now())
 }
 
 // rebuild drops the consumer so that the next read opens a new one at
@@ -267,7 +268,7 @@ func (c *Conn) createReader(ctx context.Context, stream string, filters []string
 		MemoryStorage:     true,
 		Replicas:          1,
 	}
-	if f := minimalFilters(filters); len(f) == 1 {
+	if f := subject.Minimal(filters); len(f) == 1 {
 		cfg.FilterSubject = f[0]
 	} else {
 		cfg.FilterSubjects = f
@@ -292,10 +293,4 @@ func (c *Conn) countMatching(ctx context.Context, stream string, filters []strin
 	info := cons.CachedInfo()
 	c.dropConsumer(stream, info.Name)
 	return info.NumPending, nil
-}
-
-// historyLost: placeholder judgement until the stream's limits are known to
-// StreamState; any head past the position is lost history.
-func historyLost(state StreamState, after uint64, _ time.Time) bool {
-	return state.FirstSeq > after+1
 }

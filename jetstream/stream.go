@@ -7,7 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
+	"github.com/caddy-sse/caddy-sse/subject"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -43,11 +44,24 @@ type StreamConfig struct {
 
 // StreamState is what the tail and replays need to know about a stream.
 // Epoch names the stream incarnation: it changes when the stream is
-// deleted and created again, and sequences restart.
+// deleted and created again, and sequences restart. The limits and counts
+// let a reader judge a jump in sequences (see historyLost).
 type StreamState struct {
 	Epoch             string
 	Created           time.Time
 	FirstSeq, LastSeq uint64
+	LastTime          time.Time // timestamp of the message at LastSeq
+	Msgs, Bytes       uint64    // messages and bytes held
+
+	// Limits, as configured; 0 or -1 means unlimited.
+	MaxAge            time.Duration
+	MaxMsgs           int64
+	MaxBytes          int64
+	MaxMsgsPerSubject int64
+	// DiscardNew: MaxMsgs and MaxBytes refuse new messages instead of
+	// removing old ones. DiscardNewPerSubject: MaxMsgsPerSubject does too.
+	DiscardNew           bool
+	DiscardNewPerSubject bool
 }
 
 func (cfg StreamConfig) withDefaults() StreamConfig {
@@ -94,7 +108,8 @@ var errSubjectsNotAdded = errors.New("could not add subjects to stream")
 // EnsureStream creates the stream if it is missing. If it exists and
 // caddy-sse created it, subjects it lacks are added (nothing else is
 // changed). A stream created by someone else is left alone; what it lacks
-// is logged.
+// is logged. Either way, replicas, max age, max bytes and storage that
+// differ from cfg are logged as a warning, and the stream is used as it is.
 func (c *Conn) EnsureStream(ctx context.Context, cfg StreamConfig) (StreamState, error) {
 	st, err := c.ensureStream(ctx, cfg)
 	if errors.Is(err, errSubjectsNotAdded) {
@@ -112,6 +127,7 @@ func (c *Conn) ensureStream(ctx context.Context, cfg StreamConfig) (StreamState,
 	if err := c.connected(); err != nil {
 		return StreamState{}, err
 	}
+	asked := cfg
 	cfg = cfg.withDefaults()
 	log := c.log.With(zap.String("stream", cfg.Name))
 
@@ -140,8 +156,10 @@ func (c *Conn) ensureStream(ctx context.Context, cfg StreamConfig) (StreamState,
 	}
 
 	info := s.CachedInfo()
-	missing := missingSubjects(info.Config.Subjects, cfg.Subjects)
-	if info.Config.Metadata[managedKey] != managedValue {
+	managed := info.Config.Metadata[managedKey] == managedValue
+	c.warnDifferences(log, cfg.Name, streamDifferences(info.Config, asked, managed), managed)
+	missing := subject.Missing(info.Config.Subjects, cfg.Subjects)
+	if !managed {
 		if len(missing) > 0 {
 			log.Warn("stream was not created by caddy-sse and does not capture some configured subjects; leaving it unchanged",
 				zap.Strings("missing_subjects", missing),
@@ -182,10 +200,20 @@ func (c *Conn) StreamState(ctx context.Context, stream string) (StreamState, err
 }
 
 func stateFromInfo(info *natsjs.StreamInfo) StreamState {
+	cfg := info.Config
 	return StreamState{
-		Epoch:    hub.EpochFromTime(info.Created),
-		Created:  info.Created,
-		FirstSeq: info.State.FirstSeq,
-		LastSeq:  info.State.LastSeq,
+		Epoch:                eventid.Epoch(info.Created),
+		Created:              info.Created,
+		FirstSeq:             info.State.FirstSeq,
+		LastSeq:              info.State.LastSeq,
+		LastTime:             info.State.LastTime,
+		Msgs:                 info.State.Msgs,
+		Bytes:                info.State.Bytes,
+		MaxAge:               cfg.MaxAge,
+		MaxMsgs:              cfg.MaxMsgs,
+		MaxBytes:             cfg.MaxBytes,
+		MaxMsgsPerSubject:    cfg.MaxMsgsPerSubject,
+		DiscardNew:           cfg.Discard == natsjs.DiscardNew,
+		DiscardNewPerSubject: cfg.Discard == natsjs.DiscardNew && cfg.DiscardNewPerSubject,
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,7 +27,7 @@ func TestEnsureStreamCreatesWithDefaults(t *testing.T) {
 			if st.Epoch == "" || st.Created.Before(before.Add(-time.Minute)) || st.LastSeq != 0 {
 				t.Fatalf("state of a new stream: %+v", st)
 			}
-			if st.Epoch != hub.EpochFromTime(st.Created) {
+			if st.Epoch != eventid.Epoch(st.Created) {
 				t.Fatalf("epoch %q does not match creation time %v", st.Epoch, st.Created)
 			}
 			got := jsStream(t, c, tt.cfg.Name).CachedInfo().Config
@@ -107,5 +107,41 @@ func TestEnsureStreamErrors(t *testing.T) {
 	}
 	if _, err := c.StreamState(ctxFor(t), "NONE"); !errors.Is(err, ErrNoStream) {
 		t.Errorf("StreamState of a missing stream: %v, want ErrNoStream", err)
+	}
+}
+
+func TestStreamStateCarriesLimits(t *testing.T) {
+	_, c := inProcess(t)
+	tests := []struct {
+		name string
+		cfg  natsjs.StreamConfig
+		want StreamState
+	}{
+		{"KV style, discard old",
+			natsjs.StreamConfig{Name: "LIMKV", Subjects: []string{"limkv.>"}, MaxAge: time.Hour, MaxMsgs: 500, MaxBytes: 1 << 20, MaxMsgsPerSubject: 1},
+			StreamState{MaxAge: time.Hour, MaxMsgs: 500, MaxBytes: 1 << 20, MaxMsgsPerSubject: 1}},
+		{"discard new per subject",
+			natsjs.StreamConfig{Name: "LIMNEW", Subjects: []string{"limnew.>"}, MaxMsgsPerSubject: 2, Discard: natsjs.DiscardNew, DiscardNewPerSubject: true},
+			StreamState{MaxMsgs: -1, MaxBytes: -1, MaxMsgsPerSubject: 2, DiscardNew: true, DiscardNewPerSubject: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := c.js.CreateStream(ctxFor(t), tt.cfg); err != nil {
+				t.Fatal(err)
+			}
+			publish(t, c, tt.cfg.Subjects[0][:len(tt.cfg.Subjects[0])-1]+"a", "", "12345")
+			st, err := c.StreamState(ctxFor(t), tt.cfg.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Msgs != 1 || st.Bytes == 0 || st.FirstSeq != 1 || st.LastSeq != 1 || time.Since(st.LastTime) > time.Minute {
+				t.Errorf("counts: %+v", st)
+			}
+			got := st
+			got.Epoch, got.Created, got.FirstSeq, got.LastSeq, got.LastTime, got.Msgs, got.Bytes = "", time.Time{}, 0, 0, time.Time{}, 0, 0
+			if got != tt.want {
+				t.Errorf("limits %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

@@ -15,10 +15,17 @@ import (
 // Sink receives the stream's events from a tail. *hub.Hub satisfies it.
 // Calls never overlap, but they may come from different goroutines: each
 // consumer the tail builds delivers on its own.
+//
+// Begin (re)starts the sink after lastSeq; when that is not its position,
+// the live sequence is broken and the sink resets. Trim says the stream no
+// longer holds the events before firstSeq (purged, deleted, expired,
+// superseded): the sink drops them from any history it keeps, and nothing
+// else changes. The tail calls it whenever it reads the stream's state.
 type Sink interface {
 	Position() (epoch string, last uint64)
 	Begin(epoch string, lastSeq uint64)
 	Publish(seq uint64, subject, eventType string, data []byte)
+	Trim(firstSeq uint64)
 }
 
 // TailConfig says which stream to follow and which message header carries
@@ -29,14 +36,21 @@ type TailConfig struct {
 }
 
 const (
-	tailCheckEvery     = 5 * time.Second // how often the stream's incarnation is checked
-	tailRequestTimeout = 10 * time.Second
-	tailHeartbeat      = 5 * time.Second // a silent consumer is noticed after twice this
-	tailInactive       = time.Minute     // server drops a consumer we failed to delete
-	tailMinBackoff     = 250 * time.Millisecond
-	tailMaxBackoff     = 15 * time.Second
-	tailHealthyAfter   = 30 * time.Second // a run this long resets the backoff
-	tailStopTimeout    = 5 * time.Second
+	tailCheckEvery = 5 * time.Second // how often the stream's incarnation and first sequence are checked
+	// tailHeartbeat: a consumer whose server died is noticed after twice
+	// this (nats.go accepts 500ms to 30s; each heartbeat is one small
+	// message from the server while the stream is idle).
+	tailHeartbeat    = time.Second
+	tailCheckTimeout = 2 * time.Second // one stream-state request: the periodic check, a gap
+	tailInactive     = time.Minute     // server drops a consumer we failed to delete
+	tailDropTimeout  = 2 * time.Second // deleting an old consumer, in the background
+	tailMinBackoff   = 100 * time.Millisecond
+	tailMaxBackoff   = 15 * time.Second
+	// tailSteadyAfter: a run that consumed this long before failing met a
+	// new incident (a server or leader lost), so the next one starts at once
+	// instead of backing off.
+	tailSteadyAfter = 5 * time.Second
+	tailStopTimeout = 5 * time.Second
 )
 
 // Reasons a tail run ends and restarts.
@@ -56,10 +70,15 @@ var (
 // first sequence, and calls sink.Begin to restart the sink when the stream
 // was recreated or the events after the sink's position are gone.
 //
+// Recovery is quick: requests are short attempts retried through a leader
+// election, the old consumer is deleted in the background, and a rebuild
+// after a run that was healthy does not back off.
+//
 // When Tail returns, sink is no longer called.
 func (c *Conn) Tail(ctx context.Context, cfg TailConfig, sink Sink) {
 	t := &tail{conn: c, cfg: cfg, sink: sink, log: c.log.With(zap.String("stream", cfg.Stream.Name))}
 	t.loop(ctx)
+	t.drops.Wait()
 }
 
 type tail struct {
@@ -67,6 +86,13 @@ type tail struct {
 	cfg  TailConfig
 	sink Sink
 	log  *zap.Logger
+
+	// The last message given to the sink (or the stream's end at a restart)
+	// and its timestamp, kept across runs to judge a gap at the next begin.
+	lastSeq  uint64
+	lastRead time.Time
+
+	drops sync.WaitGroup // consumers being deleted in the background
 }
 
 func (t *tail) loop(ctx context.Context) {
@@ -79,13 +105,12 @@ func (t *tail) loop(ctx context.Context) {
 			}
 			return
 		}
-		began := time.Now()
-		err = t.run(ctx, connEpoch)
+		consumed, err := t.run(ctx, connEpoch)
 		if ctx.Err() != nil {
 			t.log.Info("tail stopped")
 			return
 		}
-		if time.Since(began) >= tailHealthyAfter {
+		if consumed >= tailSteadyAfter || errors.Is(err, errConnectionLost) {
 			backoff = tailMinBackoff
 		}
 		wait := jitter(backoff)
@@ -99,55 +124,58 @@ func (t *tail) loop(ctx context.Context) {
 }
 
 // run follows the stream with one consumer until something goes wrong; the
-// error says what.
-func (t *tail) run(ctx context.Context, connEpoch uint64) error {
+// error says what, and consumed how long the consumer delivered.
+func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duration, err error) {
 	name := t.cfg.Stream.Name
-	rctx, cancel := context.WithTimeout(ctx, tailRequestTimeout)
-	state, err := t.conn.ensureStream(rctx, t.cfg.Stream)
-	cancel()
-	if errors.Is(err, errSubjectsNotAdded) {
-		err = nil // logged by ensureStream; the stream works for what it has
-	}
+	r := t.retrier(connEpoch)
+	state, err := retry(ctx, r, func(ctx context.Context) (StreamState, error) {
+		state, err := t.conn.ensureStream(ctx, t.cfg.Stream)
+		if errors.Is(err, errSubjectsNotAdded) {
+			err = nil // logged by ensureStream; the stream works for what it has
+		}
+		return state, err
+	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	start := t.begin(state)
 
-	rctx, cancel = context.WithTimeout(ctx, tailRequestTimeout)
-	defer cancel()
-	cons, err := t.conn.js.CreateConsumer(rctx, name, natsjs.ConsumerConfig{
-		Description:       "caddy-sse live tail",
-		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
-		OptStartSeq:       start,
-		AckPolicy:         natsjs.AckNonePolicy,
-		InactiveThreshold: tailInactive,
-		MemoryStorage:     true,
-		Replicas:          1,
-	})
+	cons, err := t.createConsumer(ctx, r, start)
 	if err != nil {
-		return fmt.Errorf("create consumer: %w", err)
+		return 0, err
 	}
-	defer t.conn.dropConsumer(name, cons.CachedInfo().Name)
+	defer t.dropInBackground(cons.CachedInfo().Name)
 
 	// The stream may have been recreated between reading its state and
 	// creating the consumer: a consumer on the new stream must not feed
 	// events under the old epoch.
-	if now, err := t.conn.StreamState(rctx, name); err != nil {
-		return err
-	} else if now.Epoch != state.Epoch {
-		return errStreamRecreated
+	now, err := retry(ctx, r, func(ctx context.Context) (StreamState, error) { return t.conn.StreamState(ctx, name) })
+	if err != nil {
+		return 0, err
 	}
+	if now.Epoch != state.Epoch {
+		return 0, errStreamRecreated
+	}
+	t.sink.Trim(now.FirstSeq) // no consumer delivers yet: calls cannot overlap
 
-	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, failed: make(chan error, 1)}
+	h := &tailHandler{tail: t, ctx: ctx, epoch: state.Epoch, last: start - 1, lastRead: t.lastReadAt(start - 1), state: now, failed: make(chan error, 1)}
+	defer h.remember()
 	cc, err := cons.Consume(h.handle,
 		natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) { h.fail(err) }),
 		natsjs.PullHeartbeat(tailHeartbeat))
 	if err != nil {
-		return fmt.Errorf("consume: %w", err)
+		return 0, fmt.Errorf("consume: %w", err)
 	}
 	defer h.stop(cc)
+	began := time.Now()
 	t.log.Info("tail running", zap.String("epoch", state.Epoch), zap.Uint64("start_seq", start))
+	err = t.follow(ctx, connEpoch, h, state.Epoch)
+	return time.Since(began), err
+}
 
+// follow waits while the consumer delivers, checking the stream now and
+// then, until the run must end.
+func (t *tail) follow(ctx context.Context, connEpoch uint64, h *tailHandler, epoch string) error {
 	check := time.NewTimer(jitter(tailCheckEvery))
 	defer check.Stop()
 	for {
@@ -162,8 +190,8 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 			return err
 		case <-changed:
 		case <-check.C:
-			cctx, cancel := context.WithTimeout(ctx, tailRequestTimeout)
-			now, err := t.conn.StreamState(cctx, name)
+			cctx, cancel := context.WithTimeout(ctx, tailCheckTimeout)
+			now, err := t.conn.StreamState(cctx, t.cfg.Stream.Name)
 			cancel()
 			switch {
 			case errors.Is(err, ErrNoStream):
@@ -172,24 +200,92 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) error {
 				// Transient; real trouble also shows up as missed heartbeats
 				// or a connection change.
 				t.log.Debug("stream check failed", zap.Error(err))
-			case now.Epoch != state.Epoch:
+			case now.Epoch != epoch:
 				return errStreamRecreated
+			default:
+				h.observe(now)
 			}
 			check.Reset(jitter(tailCheckEvery))
 		}
 	}
 }
 
+// createConsumer creates the run's consumer, starting at start. It is named
+// up front so that attempts are idempotent: overlapping or retried ones
+// find the consumer another attempt created instead of leaving it to
+// expire.
+func (t *tail) createConsumer(ctx context.Context, r retrier, start uint64) (natsjs.Consumer, error) {
+	stream := t.cfg.Stream.Name
+	cfg := natsjs.ConsumerConfig{
+		Name:              fmt.Sprintf("caddy-sse-tail-%016x", rand.Uint64()),
+		Description:       "caddy-sse live tail",
+		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         natsjs.AckNonePolicy,
+		InactiveThreshold: tailInactive,
+		MemoryStorage:     true,
+		Replicas:          1,
+	}
+	cons, err := retry(ctx, r, func(ctx context.Context) (natsjs.Consumer, error) {
+		cons, err := t.conn.js.CreateConsumer(ctx, stream, cfg)
+		if errors.Is(err, natsjs.ErrConsumerExists) {
+			cons, err = t.conn.js.Consumer(ctx, stream, cfg.Name)
+		}
+		return cons, err
+	})
+	if errors.Is(err, natsjs.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrNoStream, stream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create consumer: %w", err)
+	}
+	return cons, nil
+}
+
+// retrier retries the run's requests through a leader election; it stops
+// when the connection changes, since the loop then rebuilds anyway.
+func (t *tail) retrier(connEpoch uint64) retrier {
+	return retrier{
+		stop: func() error {
+			if t.conn.epoch.Load() != connEpoch || !t.conn.nc.IsConnected() {
+				return errConnectionLost
+			}
+			return nil
+		},
+		onRetry: func(failures int, err error) {
+			if failures == 1 {
+				t.log.Warn("JetStream not answering, retrying", zap.Error(err))
+			} else {
+				t.log.Debug("JetStream not answering, retrying", zap.Int("failures", failures), zap.Error(err))
+			}
+		},
+	}
+}
+
+// dropInBackground deletes a consumer the tail is done with without making
+// the next run wait: its server may be the one that just died, and the
+// request would only time out. Tail waits for these before it returns.
+func (t *tail) dropInBackground(consumer string) {
+	t.drops.Add(1)
+	go func() {
+		defer t.drops.Done()
+		t.conn.dropConsumerWithin(t.cfg.Stream.Name, consumer, tailDropTimeout)
+	}()
+}
+
 // begin compares the sink's position with the stream and returns the first
 // sequence to read. The sink resumes only if it is in the same incarnation
-// and nothing after its position has expired; otherwise it starts over at
-// the end of the stream (clients reconnect and replay or get a reset).
+// and no history after its position is lost (a position behind the first
+// sequence of a KV-style stream is a resume: what it missed was superseded);
+// otherwise it starts over at the end of the stream (clients reconnect and
+// replay or get a reset).
 func (t *tail) begin(state StreamState) uint64 {
 	epoch, last := t.sink.Position()
 	fields := []zap.Field{zap.String("epoch", state.Epoch), zap.Uint64("first_seq", state.FirstSeq), zap.Uint64("last_seq", state.LastSeq), zap.Uint64("position", last)}
 	switch {
-	case epoch == state.Epoch && last+1 >= state.FirstSeq && last <= state.LastSeq:
+	case epoch == state.Epoch && last <= state.LastSeq && !historyLost(state, last, t.lastReadAt(last), time.Now()):
 		t.sink.Begin(epoch, last) // same epoch and position: a resume, nothing is reset
+		t.sink.Trim(state.FirstSeq)
 		return last + 1
 	case epoch == "":
 		t.log.Info("tail starting at the end of the stream", fields...)
@@ -201,134 +297,15 @@ func (t *tail) begin(state StreamState) uint64 {
 		t.log.Warn("events after the last one seen have expired; restarting from the end of the stream", fields...)
 	}
 	t.sink.Begin(state.Epoch, state.LastSeq)
+	t.lastSeq, t.lastRead = state.LastSeq, state.LastTime
 	return state.LastSeq + 1
 }
 
-// tailHandler receives the consumer's messages and errors.
-type tailHandler struct {
-	tail  *tail
-	ctx   context.Context
-	epoch string
-
-	mu      sync.Mutex // held while calling the sink
-	stopped bool
-	last    uint64 // stream sequence of the last message given to the sink
-	dseq    uint64 // consumer delivery sequence of the last message seen
-	failed  chan error
-}
-
-func (h *tailHandler) handle(msg natsjs.Msg) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopped {
-		return
+// lastReadAt is the timestamp of the message at seq if the tail knows it,
+// else zero (historyLost then falls back to the stream's creation time).
+func (t *tail) lastReadAt(seq uint64) time.Time {
+	if seq == t.lastSeq {
+		return t.lastRead
 	}
-	md, err := msg.Metadata()
-	if err != nil {
-		h.failLocked(err)
-		return
-	}
-	// With AckNone a message lost in flight is never redelivered; a jump in
-	// the delivery sequence shows it, and the rebuild reads it again.
-	if md.Sequence.Consumer != h.dseq+1 {
-		h.failLocked(fmt.Errorf("%w: expected delivery %d, got %d", errDeliveryGap, h.dseq+1, md.Sequence.Consumer))
-		return
-	}
-	h.dseq = md.Sequence.Consumer
-	seq := md.Sequence.Stream
-	if seq <= h.last {
-		return
-	}
-	if seq != h.last+1 {
-		if err := h.checkGap(); err != nil {
-			h.failLocked(err)
-			return
-		}
-	}
-	var eventType string
-	if name := h.tail.cfg.EventHeader; name != "" {
-		eventType = msg.Headers().Get(name)
-	}
-	h.tail.sink.Publish(seq, msg.Subject(), eventType, msg.Data())
-	h.last = seq
-}
-
-// checkGap decides whether skipped sequences are harmless (deleted messages)
-// or mean lost history: JetStream silently moves past expired messages, and
-// a recreated stream restarts its sequences.
-func (h *tailHandler) checkGap() error {
-	ctx, cancel := context.WithTimeout(h.ctx, tailRequestTimeout)
-	defer cancel()
-	st, err := h.tail.conn.StreamState(ctx, h.tail.cfg.Stream.Name)
-	switch {
-	case err != nil:
-		return err
-	case st.Epoch != h.epoch:
-		return errStreamRecreated
-	case st.FirstSeq > h.last+1:
-		return errHistoryExpired
-	}
-	return nil
-}
-
-func (h *tailHandler) fail(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.failLocked(err)
-}
-
-func (h *tailHandler) failLocked(err error) {
-	if h.stopped {
-		return
-	}
-	h.stopped = true
-	h.failed <- err // cap 1, and only the first failure gets here
-}
-
-// stop ends consuming; once it returns the sink is not called again.
-func (h *tailHandler) stop(cc natsjs.ConsumeContext) {
-	h.mu.Lock()
-	h.stopped = true
-	h.mu.Unlock()
-	cc.Stop()
-	// Wait for the library's goroutines so none outlive the tail.
-	select {
-	case <-cc.Closed():
-	case <-time.After(tailStopTimeout):
-	}
-}
-
-// dropConsumer deletes a consumer we are done with. Best effort: if it
-// fails, the server removes the consumer after its inactivity threshold.
-func (c *Conn) dropConsumer(stream, consumer string) {
-	if !c.nc.IsConnected() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.js.DeleteConsumer(ctx, stream, consumer); err != nil &&
-		!errors.Is(err, natsjs.ErrConsumerNotFound) && !errors.Is(err, natsjs.ErrStreamNotFound) {
-		c.log.Debug("could not delete consumer", zap.String("stream", stream), zap.String("consumer", consumer), zap.Error(err))
-	}
-}
-
-// jitter spreads d over [d/2, d) so that nodes restarted together do not
-// retry in lockstep.
-func jitter(d time.Duration) time.Duration {
-	if d < 2 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
-}
-
-// sleepCtx waits for d; false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return time.Time{}
 }
