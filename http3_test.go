@@ -95,6 +95,7 @@ func waitH3(t *testing.T, client *http.Client, url string) {
 // TestCaddyExitEndsHTTP3Streams: HTTP/3 requests do not go through http.Server, whose shutdown hook ends
 // streams on exit; with Caddy's default eternal grace period, open h3 streams would hold the exit forever.
 func TestCaddyExitEndsHTTP3Streams(t *testing.T) {
+	t.Parallel() // its own Caddy process, ports and directories
 	proc, url, _ := h3Site(t)
 	client := h3Client(t, nil, nil)
 	waitH3(t, client, url)

@@ -273,6 +273,7 @@ func (c *Conn) createReader(ctx context.Context, stream string, filters []string
 	} else {
 		cfg.FilterSubjects = f
 	}
+	c.readersCreated.Add(1)
 	cons, err := c.js.CreateConsumer(ctx, stream, cfg)
 	if errors.Is(err, natsjs.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrNoStream, stream)

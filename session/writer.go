@@ -36,8 +36,8 @@ type wire struct {
 	lastWrite time.Time // when bytes last went out, for heartbeats
 }
 
-func newWire(w http.ResponseWriter, timeout time.Duration, c *Client) *wire {
-	return &wire{
+func newWire(w http.ResponseWriter, timeout time.Duration, c *Client) wire {
+	return wire{
 		w:                w,
 		rc:               http.NewResponseController(w),
 		timeout:          timeout,
