@@ -186,7 +186,8 @@ func TestBrowserReconnectsAfterReload(t *testing.T) {
 }
 
 // TestBrowserShowsReset: the demo page started with an id this server never wrote gets a reset event, shows
-// it, counts it, and checks the events after it from the reset's position: no gap, no duplicate.
+// it, counts it, and checks the events after it from the reset's position: no gap, no duplicate. Heartbeat
+// events, which carry no id, are shown and not counted as duplicates of the event before them.
 func TestBrowserShowsReset(t *testing.T) {
 	ctx := browserTab(t)
 	demo, err := filepath.Abs("demo")
@@ -195,6 +196,8 @@ func TestBrowserShowsReset(t *testing.T) {
 	}
 	loadSite(t, `sse /b2 b2.> {
 		stream B2
+		heartbeat 200ms
+		heartbeat_event heartbeat
 	}
 	root * `+demo+`
 	file_server`)
@@ -208,8 +211,14 @@ func TestBrowserShowsReset(t *testing.T) {
 	waitSubscribed(t, "B2", 1)
 	publish(t, js, "b2.x", "typed", "after 1")
 	publish(t, js, "b2.x", "", "after 2")
-	waitJS(t, ctx, "events after the reset", "demo.received.length === 3")
-	got := pageReceived(t, ctx)
+	waitJS(t, ctx, "events after the reset", `demo.received.filter(e => e.type !== "heartbeat").length === 3`)
+	waitJS(t, ctx, "a heartbeat after them", `demo.received.at(-1).type === "heartbeat"`)
+	var got []pageEvent
+	for _, ev := range pageReceived(t, ctx) {
+		if ev.Type != "heartbeat" {
+			got = append(got, ev)
+		}
+	}
 	if got[0].Type != "reset" || !strings.Contains(got[0].Data, "malformed-id") || got[1].Data != "after 1" || got[2].Data != "after 2" {
 		t.Fatalf("page received %+v, want a malformed-id reset, then the two events", got)
 	}

@@ -16,10 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-sse/caddy-sse/eventid"
 )
 
 // The recipes under examples/ are tested here with their real clients. Each example's Caddyfile is loaded into
@@ -42,7 +43,7 @@ func exampleSite(t *testing.T, dir string, oldNew ...string) string {
 	if end < 0 {
 		t.Fatalf("examples/%s/Caddyfile: the site block does not end", dir)
 	}
-	body = strings.ReplaceAll(body[:end], "localhost:8080", "localhost:9080")
+	body = strings.ReplaceAll(body[:end], "localhost:8080", httpHost)
 	var lines []string
 	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "bind ") {
@@ -449,8 +450,8 @@ func startAuthService(t *testing.T) string {
 }
 
 // exampleConfig returns the whole of examples/<dir>/Caddyfile for the test Caddy: the tests' global options in
-// place of its own, ports 8080 and 8081 moved to 9080 and 9081, bind lines dropped, and the given old, new
-// replacements applied.
+// place of its own, localhost:8080 moved to the test server's address and localhost:8081 to secondHost(), bind
+// lines dropped, and the given old, new replacements applied.
 func exampleConfig(t *testing.T, dir string, oldNew ...string) string {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("examples", dir, "Caddyfile"))
@@ -461,14 +462,14 @@ func exampleConfig(t *testing.T, dir string, oldNew ...string) string {
 	if !ok || !strings.HasPrefix(strings.TrimSpace(stripCaddyComments(string(src))), "{") {
 		t.Fatalf("examples/%s/Caddyfile does not start with a global block", dir)
 	}
-	globals, _, _ := strings.Cut(siteConfig(""), "\nhttp://localhost:9080 {")
+	globals, _, _ := strings.Cut(siteConfig(""), "\nhttp://"+httpHost+" {")
 	var lines []string
 	for _, line := range strings.Split(sites, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "bind ") {
 			continue
 		}
-		line = strings.ReplaceAll(line, "localhost:8080", "localhost:9080")
-		lines = append(lines, strings.ReplaceAll(line, "localhost:8081", "localhost:9081"))
+		line = strings.ReplaceAll(line, "localhost:8080", httpHost)
+		lines = append(lines, strings.ReplaceAll(line, "localhost:8081", secondHost()))
 	}
 	sites = strings.Join(lines, "\n")
 	for i := 0; i+1 < len(oldNew); i += 2 {
@@ -490,8 +491,8 @@ func stripCaddyComments(src string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestExampleCORS: examples/cors in Chromium. A page on localhost:9081 opens an EventSource with
-// withCredentials on localhost:9080: signed out, forward_auth refuses it (and EventSource gives up); signed in,
+// TestExampleCORS: examples/cors in Chromium. A page on secondHost() opens an EventSource with
+// withCredentials on the test server: signed out, forward_auth refuses it (and EventSource gives up); signed in,
 // the cookie goes along, the CORS headers let the browser read the stream, and the page gets its user's
 // events only.
 func TestExampleCORS(t *testing.T) {
@@ -500,7 +501,7 @@ func TestExampleCORS(t *testing.T) {
 	loadConfig(t, exampleConfig(t, "cors", "127.0.0.1:9001", authAddr))
 	js := embeddedJS(t)
 
-	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://localhost:9081/?api=http://localhost:9080/events")); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://"+secondHost()+"/?api="+baseURL+"/events")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any]("open()")); err != nil {
@@ -577,7 +578,7 @@ func expectStatus(t *testing.T, path string, header map[string]string, want int)
 func TestExampleBehindProxy(t *testing.T) {
 	loadConfig(t, exampleConfig(t, "behind-proxy"))
 	js := embeddedJS(t)
-	const front = "http://localhost:9081/events"
+	front := "http://" + secondHost() + "/events"
 
 	s := openStream(t, front, nil)
 	s.waitOpen() // the first comment came through before any event: headers and comment are not held back
@@ -643,3 +644,7 @@ func TestExampleFiles(t *testing.T) {
 		}
 	}
 }
+
+// secondHost is host:port of a second site for the examples with two (a page's origin, a proxy in front),
+// chosen once per test process like the test server's own port.
+var secondHost = sync.OnceValue(func() string { return fmt.Sprintf("localhost:%d", pickPort()) })
