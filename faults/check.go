@@ -1,0 +1,210 @@
+package faults
+
+import (
+	"slices"
+	"sort"
+)
+
+// stored is one message read back from the stream at the end of a run.
+type stored struct {
+	Seq     uint64
+	Subject string
+	N       int64
+}
+
+// known is one event of the run: acknowledged by NATS, found in the stream,
+// or both.
+type known struct {
+	N       int64
+	Seq     uint64
+	Subject string
+	Stored  bool // still in the stream at the end
+	Acked   bool
+}
+
+// history is every known event of a run, in stream order.
+type history struct {
+	events []known
+	// conflicts: events NATS acknowledged at one sequence and stored at another.
+	conflicts int
+	// ackedGone: acknowledged, not in the stream at the end, with no fault of
+	// the run removing messages (a durability loss of NATS itself).
+	ackedGone int
+}
+
+func buildHistory(pub []published, readBack []stored) history {
+	byN := map[int64]*known{}
+	var h history
+	for i, p := range pub {
+		if p.Seq > 0 {
+			byN[int64(i+1)] = &known{N: int64(i + 1), Seq: p.Seq, Subject: p.Subject, Acked: true}
+		}
+	}
+	for _, s := range readBack {
+		k := byN[s.N]
+		if k == nil {
+			k = &known{N: s.N, Seq: s.Seq, Subject: s.Subject}
+			byN[s.N] = k
+		} else if k.Seq != s.Seq {
+			h.conflicts++
+			k.Seq = s.Seq
+		}
+		k.Stored = true
+	}
+	for _, k := range byN {
+		if k.Acked && !k.Stored {
+			h.ackedGone++
+		}
+		h.events = append(h.events, *k)
+	}
+	slices.SortFunc(h.events, func(a, b known) int { return cmpU64(a.Seq, b.Seq) })
+	return h
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// clientCheck is the verdict on one client.
+type clientCheck struct {
+	Received   int
+	Lost       []int64 // expected, never received (nor excused by a true reset)
+	Duplicated []int64
+	Reordered  []int64
+	Unexpected int // events outside the client's subjects, or unknown
+	IDMismatch int // the id's sequence is not the stream sequence of the event
+	Excused    int // skipped by a reset whose reason was true
+	Resets     map[string]int
+	FalseReset map[string]int // resets whose reason the stream does not bear out
+}
+
+func (c clientCheck) ok() bool {
+	return len(c.Lost) == 0 && len(c.Duplicated) == 0 && len(c.Reordered) == 0 && c.Unexpected == 0 &&
+		c.IDMismatch == 0 && len(c.FalseReset) == 0
+}
+
+// checkClient verifies one client's record against the run's history: from
+// its first event on, every event of its subjects exactly once and in stream
+// order, except what an explicit reset with a true reason skipped.
+func checkClient(h history, topics []string, events []received, resets []resetSeen, replayLimit int) clientCheck {
+	out := clientCheck{Received: len(events), Resets: map[string]int{}, FalseReset: map[string]int{}}
+	mine := func(subject string) bool { return len(topics) == 0 || slices.Contains(topics, subject) }
+	var exp []known
+	for _, k := range h.events {
+		if mine(k.Subject) {
+			exp = append(exp, k)
+		}
+	}
+	pos := make(map[int64]int, len(exp))
+	for i, k := range exp {
+		pos[k.N] = i
+	}
+	firstAfter := func(seq uint64) int {
+		return sort.Search(len(exp), func(i int) bool { return exp[i].Seq > seq })
+	}
+
+	seen := map[int64]bool{}
+	missing := map[int]bool{}
+	next := -1 // index in exp of the next expected event; -1 before the first event
+	var cursorSeq uint64
+	cursorEpoch := ""
+	r := 0
+	applyReset := func(rs resetSeen) {
+		out.Resets[rs.Reason]++
+		if next < 0 {
+			// Before any event: the client starts from here, nothing skipped.
+			cursorSeq, cursorEpoch = rs.Seq, rs.Epoch
+			return
+		}
+		end := max(firstAfter(rs.Seq), next)
+		skipped := exp[next:end]
+		if !resetTrue(h, rs, cursorSeq, cursorEpoch, skipped, replayLimit) {
+			out.FalseReset[rs.Reason]++
+			for i := next; i < end; i++ {
+				missing[i] = true
+			}
+		} else {
+			out.Excused += len(skipped)
+		}
+		next = end
+		cursorSeq, cursorEpoch = rs.Seq, rs.Epoch
+	}
+	for i, e := range events {
+		for r < len(resets) && resets[r].Before <= i {
+			applyReset(resets[r])
+			r++
+		}
+		p, ok := pos[e.N]
+		if !ok {
+			out.Unexpected++
+			continue
+		}
+		if exp[p].Seq != e.Seq {
+			out.IDMismatch++
+		}
+		cursorSeq, cursorEpoch = e.Seq, e.Epoch
+		switch {
+		case seen[e.N]:
+			out.Duplicated = append(out.Duplicated, e.N)
+			continue
+		case next < 0:
+			next = p + 1
+		case p >= next:
+			for j := next; j < p; j++ {
+				missing[j] = true
+			}
+			next = p + 1
+		default: // behind the position: late (filling a hole) or before the start
+			delete(missing, p)
+			out.Reordered = append(out.Reordered, e.N)
+		}
+		seen[e.N] = true
+	}
+	for ; r < len(resets); r++ {
+		applyReset(resets[r])
+	}
+	if next >= 0 {
+		for j := next; j < len(exp); j++ {
+			missing[j] = true
+		}
+	}
+	for j := range missing {
+		out.Lost = append(out.Lost, exp[j].N)
+	}
+	slices.Sort(out.Lost)
+	return out
+}
+
+// resetTrue judges a reset's reason against what the stream shows. from is
+// where the client stood (its Last-Event-ID), skipped the client's events the
+// reset jumps over.
+func resetTrue(h history, rs resetSeen, fromSeq uint64, fromEpoch string, skipped []known, replayLimit int) bool {
+	switch rs.Reason {
+	case "history-expired":
+		// Something after the client's position up to the reset's is gone.
+		for _, k := range h.events {
+			if k.Seq > fromSeq && k.Seq <= rs.Seq && !k.Stored {
+				return true
+			}
+		}
+		return false
+	case "too-many-events":
+		n := 0
+		for _, k := range h.events {
+			if k.Seq > fromSeq && k.Seq <= rs.Seq {
+				n++
+			}
+		}
+		return len(skipped) > replayLimit || n > replayLimit
+	case "stream-changed":
+		return fromEpoch != "" && rs.Epoch != fromEpoch
+	}
+	// malformed-id, id-beyond-end: the client only ever echoes the server's ids.
+	return false
+}

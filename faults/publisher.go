@@ -1,0 +1,170 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// published is what the publisher knows of one event: number n is at index
+// n-1. Seq is the stream sequence NATS acknowledged (0: never acknowledged).
+type published struct {
+	Subject string
+	At      int64 // first attempt, unix ns
+	Seq     uint64
+}
+
+// publisher sends numbered events round-robin over the topics at a steady
+// rate, straight to the cluster (not through the link proxies), and keeps
+// retrying each one under the same Nats-Msg-Id until NATS acknowledges it:
+// the stream deduplicates a retry whose first attempt was stored.
+type publisher struct {
+	js     jetstream.JetStream
+	run    string
+	topics []string
+
+	mu    sync.Mutex
+	sent  []published
+	retry []int64
+	errs  int64
+}
+
+const msgIDSep = ":"
+
+func newPublisher(nc *nats.Conn, run string, topics []string) (*publisher, error) {
+	p := &publisher{run: run, topics: topics}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(8192),
+		jetstream.WithPublishAsyncTimeout(3*time.Second),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+			if n := p.number(m); n > 0 {
+				p.mu.Lock()
+				p.sent[n-1].Seq = ack.Sequence
+				p.mu.Unlock()
+			}
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, _ error) {
+			if n := p.number(m); n > 0 {
+				p.mu.Lock()
+				p.errs++
+				p.retry = append(p.retry, n)
+				p.mu.Unlock()
+			}
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	p.js = js
+	return p, nil
+}
+
+func (p *publisher) number(m *nats.Msg) int64 {
+	id := m.Header.Get(jetstream.MsgIDHeader)
+	_, num, ok := strings.Cut(id, msgIDSep)
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.ParseInt(num, 10, 64)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n < 1 || n > int64(len(p.sent)) {
+		return 0
+	}
+	return n
+}
+
+func (p *publisher) message(n int64) *nats.Msg {
+	p.mu.Lock()
+	rec := p.sent[n-1]
+	p.mu.Unlock()
+	m := nats.NewMsg(rec.Subject)
+	m.Data = sseclient.AppendPayload(nil, p.run, n, rec.At, nil)
+	m.Header.Set(jetstream.MsgIDHeader, p.run+msgIDSep+strconv.FormatInt(n, 10))
+	return m
+}
+
+// publish publishes rate events per second until ctx ends, retrying failed ones.
+func (p *publisher) publish(ctx context.Context, rate float64) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	var n int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for due := int64(time.Since(start).Seconds() * rate); n < due; {
+			n++
+			p.mu.Lock()
+			p.sent = append(p.sent, published{Subject: p.topics[int(n)%len(p.topics)], At: time.Now().UnixNano()})
+			p.mu.Unlock()
+			p.send(ctx, n)
+		}
+		p.mu.Lock()
+		retry := p.retry
+		p.retry = nil
+		p.mu.Unlock()
+		for _, r := range retry {
+			p.send(ctx, r)
+		}
+	}
+}
+
+func (p *publisher) send(ctx context.Context, n int64) {
+	_, err := p.js.PublishMsgAsync(p.message(n), jetstream.WithStallWait(time.Second))
+	if err != nil && ctx.Err() == nil {
+		p.mu.Lock()
+		p.errs++
+		p.retry = append(p.retry, n)
+		p.mu.Unlock()
+	}
+}
+
+// settle keeps retrying until every event is acknowledged or limit passes.
+func (p *publisher) settle(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case <-p.js.PublishAsyncComplete():
+		case <-time.After(time.Until(deadline)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.mu.Lock()
+		retry := p.retry
+		p.retry = nil
+		unacked := 0
+		for _, s := range p.sent {
+			if s.Seq == 0 {
+				unacked++
+			}
+		}
+		p.mu.Unlock()
+		if unacked == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New(strconv.Itoa(unacked) + " events never acknowledged")
+		}
+		for _, r := range retry {
+			p.send(ctx, r)
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+}
+
+func (p *publisher) snapshot() []published {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]published(nil), p.sent...)
+}
