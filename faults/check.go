@@ -20,6 +20,9 @@ type known struct {
 	Subject string
 	Stored  bool // still in the stream at the end
 	Acked   bool
+	// Deleted: a fault deleted it on purpose (DeleteMsg). A client may or may
+	// not get it, and its absence justifies no reset.
+	Deleted bool
 }
 
 // history is every known event of a run, in stream order.
@@ -32,7 +35,7 @@ type history struct {
 	ackedGone int
 }
 
-func buildHistory(pub []published, readBack []stored) history {
+func buildHistory(pub []published, readBack []stored, deleted map[uint64]bool) history {
 	byN := map[int64]*known{}
 	var h history
 	for i, p := range pub {
@@ -52,7 +55,8 @@ func buildHistory(pub []published, readBack []stored) history {
 		k.Stored = true
 	}
 	for _, k := range byN {
-		if k.Acked && !k.Stored {
+		k.Deleted = deleted[k.Seq] && !k.Stored
+		if k.Acked && !k.Stored && !k.Deleted {
 			h.ackedGone++
 		}
 		h.events = append(h.events, *k)
@@ -175,6 +179,9 @@ func checkClient(h history, topics []string, events []received, resets []resetSe
 		}
 	}
 	for j := range missing {
+		if exp[j].Deleted {
+			continue
+		}
 		out.Lost = append(out.Lost, exp[j].N)
 	}
 	slices.Sort(out.Lost)
@@ -189,7 +196,7 @@ func resetTrue(h history, rs resetSeen, fromSeq uint64, fromEpoch string, skippe
 	case "history-expired":
 		// Something after the client's position up to the reset's is gone.
 		for _, k := range h.events {
-			if k.Seq > fromSeq && k.Seq <= rs.Seq && !k.Stored {
+			if k.Seq > fromSeq && k.Seq <= rs.Seq && !k.Stored && !k.Deleted {
 				return true
 			}
 		}

@@ -23,7 +23,7 @@ func testHistory(gone ...int64) history {
 			back = append(back, stored{Seq: uint64(n), Subject: subj, N: n})
 		}
 	}
-	return buildHistory(pub, back)
+	return buildHistory(pub, back, nil)
 }
 
 func ev(ns ...int64) []received {

@@ -249,3 +249,16 @@ func (c *sseClient) lastN() int64 {
 	}
 	return c.events[len(c.events)-1].N
 }
+
+// holds reports whether the client received event n (looking at its most
+// recent events only: the drain asks for the latest ones).
+func (c *sseClient) holds(n int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.events) - 1; i >= 0 && i >= len(c.events)-5000; i-- {
+		if c.events[i].N == n {
+			return true
+		}
+	}
+	return false
+}

@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"time"
@@ -12,9 +11,9 @@ import (
 type linkMode int
 
 const (
-	linkPass      linkMode = iota // forward (after the configured delay)
-	linkBlackhole                 // forward nothing, keep connections open: a partition
-	linkCut                       // close every connection and refuse new ones
+	modePass      linkMode = iota // forward (after the configured delay)
+	modeBlackhole                 // forward nothing, keep connections open: a partition
+	modeCut                       // close every connection and refuse new ones
 )
 
 // linkProxy is a TCP proxy for one link from a Caddy node to one NATS server.
@@ -49,7 +48,7 @@ func (p *linkProxy) set(mode linkMode, delay time.Duration) {
 	close(p.changed)
 	p.changed = make(chan struct{})
 	var cut []net.Conn
-	if mode == linkCut {
+	if mode == modeCut {
 		for c := range p.conns {
 			cut = append(cut, c)
 		}
@@ -77,7 +76,7 @@ func (p *linkProxy) track(c net.Conn, add bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if add {
-		if p.mode == linkCut {
+		if p.mode == modeCut {
 			return false
 		}
 		p.conns[c] = struct{}{}
@@ -136,9 +135,9 @@ func (p *linkProxy) hold(ctx context.Context) bool {
 	for {
 		mode, _, changed := p.state()
 		switch mode {
-		case linkPass:
+		case modePass:
 			return true
-		case linkCut:
+		case modeCut:
 			return false
 		}
 		select {
@@ -191,8 +190,6 @@ func (p *linkProxy) pump(dst, src net.Conn) {
 
 func (p *linkProxy) close() {
 	_ = p.ln.Close()
-	p.set(linkCut, 0)
+	p.set(modeCut, 0)
 	p.wg.Wait()
 }
-
-var errNoLink = errors.New("no such link")

@@ -168,3 +168,13 @@ func (p *publisher) snapshot() []published {
 	defer p.mu.Unlock()
 	return append([]published(nil), p.sent...)
 }
+
+// publishedAt is when event n was first sent (unix ns), 0 if unknown.
+func (p *publisher) publishedAt(n int64) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n < 1 || n > int64(len(p.sent)) {
+		return 0
+	}
+	return p.sent[n-1].At
+}

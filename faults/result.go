@@ -1,0 +1,307 @@
+package faults
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Result is what one run measured.
+type Result struct {
+	Seed      uint64        `json:"seed"`
+	Clients   int           `json:"clients"` // including one probe per node
+	Nodes     int           `json:"nodes"`
+	Rate      float64       `json:"rate"`
+	Published int           `json:"published"`
+	Acked     int           `json:"acked"`
+	Stored    int           `json:"stored"`
+	AckedGone int           `json:"acked_gone"` // acknowledged, gone from the stream, no fault removing messages
+	Conflicts int           `json:"conflicts"`  // acknowledged at one sequence, stored at another
+	Rows      []Row         `json:"rows"`       // per fault, in the order they first ran; "baseline" before the first
+	Total     Row           `json:"total"`
+	Windows   []WindowLive  `json:"windows"`
+	Samples   []string      `json:"samples,omitempty"` // some of the violations, for a reproduction
+	Failures  []string      `json:"failures,omitempty"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+}
+
+// Row sums the violations of every event published while a fault (of one
+// kind) was the latest to start, and the time until live again after it.
+type Row struct {
+	Fault       string         `json:"fault"`
+	Runs        int            `json:"runs"`
+	Events      int64          `json:"events"` // deliveries to clients
+	Lost        int            `json:"lost"`
+	Duplicated  int            `json:"duplicated"`
+	Reordered   int            `json:"reordered"`
+	Unexpected  int            `json:"unexpected"`
+	IDMismatch  int            `json:"id_mismatch"`
+	Excused     int            `json:"excused"` // skipped by true resets
+	Resets      map[string]int `json:"resets"`
+	FalseResets map[string]int `json:"false_resets"`
+	Live        LiveDist       `json:"live_ms"`
+}
+
+func (r Row) violations() int {
+	n := r.Lost + r.Duplicated + r.Reordered + r.Unexpected + r.IDMismatch
+	for _, v := range r.FalseResets {
+		n += v
+	}
+	return n
+}
+
+// LiveDist is the time from a fault's end (Ready) to the first event
+// published after it reaching each node, over every node and occurrence.
+type LiveDist struct {
+	N       int   `json:"n"`
+	P50     int64 `json:"p50"`
+	P95     int64 `json:"p95"`
+	Max     int64 `json:"max"`
+	NotLive int   `json:"not_live"` // a node that got no new event before the run ended
+}
+
+// WindowLive is one fault occurrence.
+type WindowLive struct {
+	Fault  string    `json:"fault"`
+	Start  time.Time `json:"start"`
+	Ready  time.Time `json:"ready"`
+	Detail string    `json:"detail"`
+	LiveMs []int64   `json:"live_ms"` // per node; -1 never live again
+}
+
+// OK is the pass condition: nothing lost, duplicated or reordered, no reset
+// the stream does not bear out, no fault that could not be applied.
+func (r *Result) OK() bool {
+	return r.Total.violations() == 0 && len(r.Failures) == 0 && r.AckedGone == 0 && r.Conflicts == 0
+}
+
+func judge(cfg Config, h history, sent []published, clients []*sseClient, windows []window, removes bool) *Result {
+	res := &Result{Seed: cfg.Seed, Clients: len(clients), Nodes: cfg.Nodes, Rate: cfg.Rate, Published: len(sent),
+		Conflicts: h.conflicts}
+	for _, p := range sent {
+		if p.Seq > 0 {
+			res.Acked++
+		}
+	}
+	for _, k := range h.events {
+		if k.Stored {
+			res.Stored++
+		}
+	}
+	if !removes {
+		res.AckedGone = h.ackedGone
+	}
+	rows := map[string]*Row{}
+	var order []string
+	row := func(name string) *Row {
+		r := rows[name]
+		if r == nil {
+			r = &Row{Fault: name, Resets: map[string]int{}, FalseResets: map[string]int{}}
+			rows[name] = r
+			order = append(order, name)
+		}
+		return r
+	}
+	row("baseline")
+	for _, w := range windows {
+		row(w.Fault).Runs++
+	}
+	// windowAt is the fault that most recently started at t (unix ns).
+	windowAt := func(t int64) string {
+		i := sort.Search(len(windows), func(i int) bool { return windows[i].Start.UnixNano() > t })
+		if i == 0 {
+			return "baseline"
+		}
+		return windows[i-1].Fault
+	}
+	byPub := func(n int64) string {
+		if n < 1 || n > int64(len(sent)) {
+			return "baseline"
+		}
+		return windowAt(sent[n-1].At)
+	}
+	describe := func(c *sseClient, n int64, what string) string {
+		via := "load balancer"
+		if c.node >= 0 {
+			via = fmt.Sprintf("node %d", c.node+1)
+		}
+		subj, seq := "?", uint64(0)
+		if n >= 1 && n <= int64(len(sent)) {
+			subj, seq = sent[n-1].Subject, sent[n-1].Seq
+		}
+		return fmt.Sprintf("client %d (%s, topics %v): %s n=%d %s seq %d, published during %s",
+			c.idx, via, c.topics, what, n, subj, seq, byPub(n))
+	}
+	sample := func(s string) {
+		if len(res.Samples) < 30 {
+			res.Samples = append(res.Samples, s)
+		}
+	}
+	for _, c := range clients {
+		c.mu.Lock()
+		events, resets := c.events, c.resets
+		c.mu.Unlock()
+		v := checkClient(h, c.topics, events, resets, replayLimit)
+		for _, e := range events {
+			row(byPub(e.N)).Events++
+		}
+		for _, n := range v.Lost {
+			row(byPub(n)).Lost++
+			sample(describe(c, n, "lost"))
+		}
+		for _, n := range v.Duplicated {
+			row(byPub(n)).Duplicated++
+			sample(describe(c, n, "duplicated"))
+		}
+		for _, n := range v.Reordered {
+			row(byPub(n)).Reordered++
+			sample(describe(c, n, "reordered"))
+		}
+		for _, rs := range resets {
+			row(windowAt(rs.At)).Resets[rs.Reason]++
+		}
+		// Unexpected, id mismatches, excused and false resets are per client;
+		// they go to the window of the client's first reset, or the baseline.
+		where := "baseline"
+		if len(resets) > 0 {
+			where = windowAt(resets[0].At)
+		}
+		r := row(where)
+		r.Unexpected += v.Unexpected
+		r.IDMismatch += v.IDMismatch
+		r.Excused += v.Excused
+		for k, n := range v.FalseReset {
+			r.FalseResets[k] += n
+			sample(fmt.Sprintf("client %d: %d reset(s) %q the stream does not bear out", c.idx, n, k))
+		}
+	}
+	live := map[string][]int64{}
+	for i, w := range windows {
+		wl := WindowLive{Fault: w.Fault, Start: w.Start, Ready: w.Ready, Detail: w.Detail}
+		for _, c := range clients {
+			if c.node < 0 {
+				continue
+			}
+			ms := liveAfter(c, sent, w.Ready)
+			wl.LiveMs = append(wl.LiveMs, ms)
+			live[w.Fault] = append(live[w.Fault], ms)
+		}
+		_ = i
+		res.Windows = append(res.Windows, wl)
+	}
+	res.Total = Row{Fault: "total", Resets: map[string]int{}, FalseResets: map[string]int{}}
+	var all []int64
+	for _, name := range order {
+		r := rows[name]
+		r.Live = dist(live[name])
+		all = append(all, live[name]...)
+		res.Rows = append(res.Rows, *r)
+		t := &res.Total
+		t.Runs += r.Runs
+		t.Events += r.Events
+		t.Lost += r.Lost
+		t.Duplicated += r.Duplicated
+		t.Reordered += r.Reordered
+		t.Unexpected += r.Unexpected
+		t.IDMismatch += r.IDMismatch
+		t.Excused += r.Excused
+		for k, v := range r.Resets {
+			t.Resets[k] += v
+		}
+		for k, v := range r.FalseResets {
+			t.FalseResets[k] += v
+		}
+	}
+	res.Total.Live = dist(all)
+	return res
+}
+
+// liveAfter is how long after ready the probe got its first event published
+// at or after ready, in ms; -1 if it never did.
+func liveAfter(c *sseClient, sent []published, ready time.Time) int64 {
+	r := ready.UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.events {
+		if e.At < r || e.N < 1 || e.N > int64(len(sent)) {
+			continue
+		}
+		if sent[e.N-1].At >= r {
+			return (e.At - r) / int64(time.Millisecond)
+		}
+	}
+	return -1
+}
+
+func dist(v []int64) LiveDist {
+	var ok []int64
+	d := LiveDist{}
+	for _, x := range v {
+		if x < 0 {
+			d.NotLive++
+		} else {
+			ok = append(ok, x)
+		}
+	}
+	slices.Sort(ok)
+	d.N = len(ok)
+	if len(ok) == 0 {
+		return d
+	}
+	q := func(p float64) int64 { return ok[min(len(ok)-1, int(p*float64(len(ok))))] }
+	d.P50, d.P95, d.Max = q(0.5), q(0.95), ok[len(ok)-1]
+	return d
+}
+
+// Markdown renders the result as the table RELIABILITY.md publishes.
+func (r *Result) Markdown(command string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d clients (%d through the load balancer, one probe per node), %d Caddy nodes, 3 NATS servers, R3 stream, %.0f events/s; %d events published, %d acknowledged; seed %d; %s.\n\n",
+		r.Clients, r.Clients-r.Nodes, r.Nodes, r.Rate, r.Published, r.Acked, r.Seed, r.Elapsed.Round(time.Second))
+	b.WriteString("| fault | runs | deliveries | lost | dup | reordered | resets (reason: count) | false resets | live again ms p50 / p95 / max |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---|---:|---|\n")
+	for _, row := range append(append([]Row(nil), r.Rows...), r.Total) {
+		live := "-"
+		if row.Live.N > 0 {
+			live = fmt.Sprintf("%d / %d / %d", row.Live.P50, row.Live.P95, row.Live.Max)
+		}
+		if row.Live.NotLive > 0 {
+			live += fmt.Sprintf(" (%d never)", row.Live.NotLive)
+		}
+		name := row.Fault
+		if row.Fault == "total" {
+			name = "**total**"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %s | %s |\n", name, row.Runs, row.Events, row.Lost,
+			row.Duplicated, row.Reordered+row.Unexpected+row.IDMismatch, counts(row.Resets), falseCount(row.FalseResets), live)
+	}
+	if command != "" {
+		fmt.Fprintf(&b, "\n`%s`\n", command)
+	}
+	return b.String()
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func falseCount(m map[string]int) string {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	if n == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%s)", n, counts(m))
+}

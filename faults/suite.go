@@ -1,0 +1,378 @@
+// Package faults is the fault suite: it runs a NATS cluster, Caddy nodes
+// with the sse module behind a Caddy load balancer, a publisher and a few
+// hundred recording SSE clients as real processes on loopback, injects
+// faults, and checks that every client got every acknowledged event of its
+// subjects exactly once and in order, or an explicit reset whose reason is
+// true.
+package faults
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config is one run of the suite.
+type Config struct {
+	CaddyBin, NATSBin string
+	Dir               string // logs and stores; created if missing
+	PortBase          int
+	Seed              uint64
+	Faults            []string // in order; see Catalogue
+	Mixed             bool     // after the single faults, run three of them at once
+	Duration          time.Duration
+	Clients           int
+	Rate              float64 // events per second
+	Nodes             int
+	Settle            time.Duration // quiet time after each fault
+	Log               *log.Logger
+}
+
+// Catalogue lists the faults the suite knows, most important first.
+func Catalogue() [][2]string {
+	var out [][2]string
+	for _, f := range catalogue {
+		out = append(out, [2]string{f.name, f.what})
+	}
+	return out
+}
+
+const (
+	natsServers = 3
+	replayLimit = 100000
+)
+
+var topics = []string{subjectPrefix + ".t0", subjectPrefix + ".t1", subjectPrefix + ".t2", subjectPrefix + ".t3"}
+
+// Run runs the suite and returns its result. Every process it started is
+// stopped before it returns, also on error or when ctx ends.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	faults, err := parseFaults(joinNames(cfg.Faults))
+	if err != nil {
+		return nil, err
+	}
+	ports := portPlan{cfg.PortBase}
+	if err := ports.check(cfg.Nodes, natsServers); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	lg := cfg.Log
+	run := "r" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	e := &env{ctx: ctx, log: lg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), deleted: map[uint64]bool{}}
+
+	cluster := newNATSCluster(cfg.NATSBin, cfg.Dir, ports, natsServers)
+	e.cluster = cluster
+	defer cluster.stop()
+	lg.Printf("starting %d nats-servers (JetStream, cluster on loopback)", natsServers)
+	if err := cluster.start(ctx); err != nil {
+		return nil, err
+	}
+	nc, err := connectNATS(cluster.urls(), "sse-faults")
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	e.js = js
+	if err := createStream(ctx, js, natsServers); err != nil {
+		return nil, err
+	}
+	leader, _, err := waitLeader(ctx, js, "", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	lg.Printf("stream %s R%d, leader %s", streamName, natsServers, leader)
+
+	var nodeAddrs []string
+	for i := range cfg.Nodes {
+		var links []string
+		var proxies []*linkProxy
+		for j := range natsServers {
+			p, err := newLinkProxy(ports.proxy(i, j), ports.natsClient(j))
+			if err != nil {
+				return nil, err
+			}
+			defer p.close()
+			proxies = append(proxies, p)
+			links = append(links, ports.proxy(i, j))
+		}
+		conf := render(nodeCaddyfile, nodeSettings{
+			Admin: ports.nodeAdmin(i), Listen: ports.node(i), NATS: links,
+			Heartbeat: time.Second, ReplayLimit: replayLimit, CloseDelay: time.Second,
+		})
+		n, err := newCaddy("caddy"+strconv.Itoa(i+1), cfg.CaddyBin, cfg.Dir, ports.node(i), ports.nodeAdmin(i), conf)
+		if err != nil {
+			return nil, err
+		}
+		n.proxies = proxies
+		defer n.proc.stop(5 * time.Second)
+		e.nodes = append(e.nodes, n)
+		nodeAddrs = append(nodeAddrs, ports.node(i))
+	}
+	for _, n := range e.nodes {
+		lg.Printf("starting %s on %s", n.name, n.addr)
+		if err := n.start(ctx, true); err != nil {
+			return nil, err
+		}
+	}
+	lb, err := newCaddy("lb", cfg.CaddyBin, cfg.Dir, ports.lb(), ports.lbAdmin(),
+		render(lbCaddyfile, lbSettings{Admin: ports.lbAdmin(), Listen: ports.lb(), Nodes: nodeAddrs}))
+	if err != nil {
+		return nil, err
+	}
+	defer lb.proc.stop(5 * time.Second)
+	if err := lb.start(ctx, false); err != nil {
+		return nil, err
+	}
+	e.lb = lb
+
+	var clients []*sseClient
+	for i := range cfg.Clients {
+		var t []string
+		if i%2 == 1 {
+			t = []string{topics[(i/2)%len(topics)]}
+		}
+		clients = append(clients, newSSEClient(i, ports.lb(), t, -1, run))
+	}
+	for i := range e.nodes {
+		clients = append(clients, newSSEClient(len(clients), ports.node(i), nil, i, run))
+	}
+	e.fleet = startFleet(ctx, clients)
+	defer e.fleet.stop()
+	if err := waitConnected(ctx, clients, 30*time.Second); err != nil {
+		return nil, err
+	}
+	lg.Printf("%d clients connected (%d through the load balancer, one probe per node)", len(clients), cfg.Clients)
+
+	pub, err := newPublisher(nc, run, topics)
+	if err != nil {
+		return nil, err
+	}
+	pubCtx, stopPub := context.WithCancel(ctx)
+	pubDone := make(chan struct{})
+	go func() { defer close(pubDone); pub.publish(pubCtx, cfg.Rate) }()
+	defer func() { stopPub(); <-pubDone }()
+
+	began := time.Now()
+	if err := e.sleep(3 * time.Second); err != nil {
+		return nil, err
+	}
+	var windows []window
+	var failures []string
+	step := func(f fault) error {
+		lg.Printf("fault %s: %s", f.name, f.what)
+		w, err := f.run(e)
+		if w.Ready.IsZero() {
+			w.Ready = time.Now()
+		}
+		windows = append(windows, w)
+		if err != nil {
+			failures = append(failures, f.name+": "+err.Error())
+			lg.Printf("fault %s failed: %v", f.name, err)
+			if ctx.Err() != nil {
+				return err
+			}
+		}
+		lg.Printf("  %s", w.Detail)
+		waitLive(ctx, clients, pub, w.Ready, 30*time.Second)
+		return e.sleep(cfg.Settle)
+	}
+	for _, f := range faults {
+		if err := step(f); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Mixed && len(faults) >= 2 {
+		if err := step(mixed(e.pickMix(faults, 3))); err != nil {
+			return nil, err
+		}
+	}
+	for cfg.Duration > 0 && time.Since(began) < cfg.Duration && len(faults) > 0 {
+		f := faults[e.intn(len(faults))]
+		if e.intn(4) == 0 && len(faults) >= 2 {
+			f = mixed(e.pickMix(faults, 2+e.intn(2)))
+		}
+		if err := step(f); err != nil {
+			return nil, err
+		}
+	}
+
+	stopPub()
+	<-pubDone
+	lg.Printf("publishing stopped; waiting for acknowledgements and for clients to catch up")
+	if err := pub.settle(ctx, 30*time.Second); err != nil {
+		failures = append(failures, "publisher: "+err.Error())
+	}
+	sent := pub.snapshot()
+	drain(ctx, clients, sent, 30*time.Second)
+	e.fleet.stop()
+	back, err := readBack(ctx, js, run)
+	if err != nil {
+		return nil, fmt.Errorf("read back the stream: %w", err)
+	}
+	e.mu.Lock()
+	h := buildHistory(sent, back, e.deleted)
+	removes := e.removes
+	e.mu.Unlock()
+	res := judge(cfg, h, sent, clients, windows, removes)
+	res.Failures = failures
+	res.Elapsed = time.Since(began)
+	return res, nil
+}
+
+func joinNames(names []string) string {
+	s := ""
+	for i, n := range names {
+		if i > 0 {
+			s += ","
+		}
+		s += n
+	}
+	return s
+}
+
+// pickMix chooses k distinct faults of the list, at most one of each kind
+// that kills NATS servers (two at once would take the stream's quorum).
+func (e *env) pickMix(faults []fault, k int) []fault {
+	idx := make([]int, len(faults))
+	for i := range idx {
+		idx[i] = i
+	}
+	e.rngMu.Lock()
+	e.rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+	e.rngMu.Unlock()
+	var out []fault
+	natsKills, nodeFaults := 0, 0
+	for _, i := range idx {
+		f := faults[i]
+		if isNATSKill(f.name) {
+			if natsKills > 0 {
+				continue
+			}
+			natsKills++
+		}
+		if isNodeFault(f.name) {
+			if nodeFaults > 0 {
+				continue
+			}
+			nodeFaults++
+		}
+		if isStreamFault(f.name) {
+			continue
+		}
+		out = append(out, f)
+		if len(out) == k {
+			break
+		}
+	}
+	return out
+}
+
+func isNATSKill(name string) bool {
+	switch name {
+	case "nats-leader-kill", "nats-follower-kill", "nats-connected-kill", "nats-cluster-restart":
+		return true
+	}
+	return false
+}
+
+// isNodeFault: faults that pick one Caddy node; two at once could pick the
+// same node and undo each other (a restart of a frozen process).
+func isNodeFault(name string) bool {
+	switch name {
+	case "caddy-kill", "caddy-reload", "caddy-freeze", "partition", "link-cut", "slow-link":
+		return true
+	}
+	return false
+}
+
+func isStreamFault(name string) bool { return name == "stream-purge" || name == "stream-delete-msg" }
+
+func waitConnected(ctx context.Context, clients []*sseClient, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		n := 0
+		for _, c := range clients {
+			if c.connects.Load() > 0 {
+				n++
+			}
+		}
+		if n == len(clients) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d clients connected after %s", n, len(clients), limit)
+		}
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// waitLive waits until every node's probe got an event published after
+// ready (bounded), so the next fault starts on a live system.
+func waitLive(ctx context.Context, clients []*sseClient, pub *publisher, ready time.Time, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		live := true
+		for _, c := range clients {
+			if c.node < 0 {
+				continue
+			}
+			n := c.lastN()
+			if n == 0 || pub.publishedAt(n) < ready.UnixNano() {
+				live = false
+			}
+		}
+		if live || !sleepCtx(ctx, 50*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// drain waits until every client holds the last acknowledged event of its
+// subjects (bounded).
+func drain(ctx context.Context, clients []*sseClient, sent []published, limit time.Duration) {
+	// The last event by stream position, per subject and overall: retries
+	// store some events after higher numbers.
+	last := map[string]int64{}
+	lastSeq := map[string]uint64{}
+	var lastAll int64
+	var lastAllSeq uint64
+	for i, p := range sent {
+		if p.Seq > lastSeq[p.Subject] {
+			last[p.Subject], lastSeq[p.Subject] = int64(i+1), p.Seq
+		}
+		if p.Seq > lastAllSeq {
+			lastAll, lastAllSeq = int64(i+1), p.Seq
+		}
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		done := true
+		for _, c := range clients {
+			want := lastAll
+			if len(c.topics) == 1 {
+				want = last[c.topics[0]]
+			}
+			if !c.holds(want) {
+				done = false
+				break
+			}
+		}
+		if done || !sleepCtx(ctx, 100*time.Millisecond) {
+			return
+		}
+	}
+}
