@@ -59,6 +59,7 @@ type sseClient struct {
 	streamN    atomic.Int64 // events in the current stream
 	dropAfter  atomic.Int64 // >0: end the next stream after this many events (a drop mid-replay)
 	stallUntil atomic.Int64 // unix ns: do not read until then
+	awayUntil  atomic.Int64 // unix ns: do not reconnect until then
 }
 
 const (
@@ -84,6 +85,10 @@ func newSSEClient(idx int, addr string, topics []string, node int, run string) *
 
 func (c *sseClient) loop(ctx context.Context) {
 	for ctx.Err() == nil {
+		if until := c.awayUntil.Load(); until > 0 {
+			sleepCtx(ctx, time.Until(time.Unix(0, until)))
+			c.awayUntil.Store(0)
+		}
 		err := c.stream(ctx)
 		if ctx.Err() != nil {
 			return

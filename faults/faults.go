@@ -43,6 +43,7 @@ var catalogue = []fault{
 	{"client-drop-mid-replay", "every balanced client drops, then drops again after 1-5 events of its replay", clientDropMidReplay},
 	{"client-stall", "a tenth of the clients stop reading for 8-12 s", clientStall},
 	{"stream-delete-msg", "DeleteMsg of the oldest message and of one recent one", deleteMsg},
+	{"stream-limits", "MaxMsgs cut to 600 (6 s of events); a node restarts with empty memory while a third of the clients are away 4.5-8 s, so they replay from JetStream at the edge of what the limit removes", streamLimits},
 	{"stream-purge", "clients drop, the stream is purged, clients reconnect into the purged range", purge},
 }
 
@@ -342,4 +343,72 @@ func purge(e *env) (window, error) {
 	w.Ready = time.Now()
 	w.Detail = fmt.Sprintf("purged with %d clients reconnecting", len(cs))
 	return w, e.sleep(2 * time.Second)
+}
+
+// firstAck is when NATS first acknowledged an event published at or after t:
+// the stream was writable again.
+func firstAck(sent []published, t time.Time) time.Time {
+	var best int64
+	for _, p := range sent {
+		if p.At >= t.UnixNano() && p.AckAt > 0 && (best == 0 || p.AckAt < best) {
+			best = p.AckAt
+		}
+	}
+	if best == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, best)
+}
+
+func setMaxMsgs(e *env, n int64) error {
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, streamName)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxMsgs = n
+	_, err = e.js.UpdateStream(ctx, cfg)
+	return err
+}
+
+func streamLimits(e *env) (window, error) {
+	w := window{Fault: "stream-limits", Start: time.Now()}
+	e.mu.Lock()
+	e.removes = true
+	e.mu.Unlock()
+	if err := setMaxMsgs(e, 600); err != nil {
+		return w, err
+	}
+	defer func() { _ = setMaxMsgs(e, -1) }()
+	_, n := e.pickNode()
+	n.proc.kill()
+	cs := e.fleet.balanced()
+	// Away 4.5-8 s each: at the publisher's 100/s some come back inside the
+	// 600 kept events, some at their edge, some past it.
+	now := time.Now()
+	var away time.Duration
+	k := 0
+	for i, c := range cs {
+		if i%3 == 0 {
+			d := 4500*time.Millisecond + time.Duration(e.intn(3500))*time.Millisecond
+			away = max(away, d)
+			c.awayUntil.Store(now.Add(d).UnixNano())
+			c.drop()
+			k++
+		}
+	}
+	if err := e.sleep(2 * time.Second); err != nil {
+		return w, err
+	}
+	w.Ready = time.Now()
+	if err := n.start(e.ctx, true); err != nil {
+		return w, err
+	}
+	if err := e.sleep(time.Until(now.Add(away)) + time.Second); err != nil {
+		return w, err
+	}
+	w.Detail = fmt.Sprintf("MaxMsgs 600; %s restarted; %d clients away 4.5-%.1fs", n.name, k, away.Seconds())
+	return w, nil
 }

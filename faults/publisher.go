@@ -19,6 +19,7 @@ type published struct {
 	Subject string
 	At      int64 // first attempt, unix ns
 	Seq     uint64
+	AckAt   int64 // when the acknowledgement came, unix ns
 }
 
 // publisher sends numbered events round-robin over the topics at a steady
@@ -46,7 +47,9 @@ func newPublisher(nc *nats.Conn, run string, topics []string) (*publisher, error
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
 			if n := p.number(m); n > 0 {
 				p.mu.Lock()
-				p.sent[n-1].Seq = ack.Sequence
+				if p.sent[n-1].Seq == 0 {
+					p.sent[n-1].Seq, p.sent[n-1].AckAt = ack.Sequence, time.Now().UnixNano()
+				}
 				p.mu.Unlock()
 			}
 		}),

@@ -24,6 +24,7 @@ type Result struct {
 	Total     Row           `json:"total"`
 	Windows   []WindowLive  `json:"windows"`
 	Samples   []string      `json:"samples,omitempty"` // some of the violations, for a reproduction
+	SelfTest  string        `json:"self_test"`         // the checker, fed a tampered copy of one client
 	Failures  []string      `json:"failures,omitempty"`
 	Elapsed   time.Duration `json:"elapsed_ns"`
 }
@@ -70,12 +71,15 @@ type WindowLive struct {
 	Ready  time.Time `json:"ready"`
 	Detail string    `json:"detail"`
 	LiveMs []int64   `json:"live_ms"` // per node; -1 never live again
+	// AckMs: from Ready to NATS acknowledging the first event published
+	// after it (the stream writable again); -1 never.
+	AckMs int64 `json:"ack_ms"`
 }
 
 // OK is the pass condition: nothing lost, duplicated or reordered, no reset
 // the stream does not bear out, no fault that could not be applied.
 func (r *Result) OK() bool {
-	return r.Total.violations() == 0 && len(r.Failures) == 0 && r.AckedGone == 0 && r.Conflicts == 0
+	return r.Total.violations() == 0 && len(r.Failures) == 0 && !strings.HasPrefix(r.SelfTest, "FAILED") && r.AckedGone == 0 && r.Conflicts == 0
 }
 
 func judge(cfg Config, h history, sent []published, clients []*sseClient, windows []window, removes bool) *Result {
@@ -178,9 +182,13 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 			sample(fmt.Sprintf("client %d: %d reset(s) %q the stream does not bear out", c.idx, n, k))
 		}
 	}
+	res.SelfTest = selfTest(h, clients)
 	live := map[string][]int64{}
-	for i, w := range windows {
-		wl := WindowLive{Fault: w.Fault, Start: w.Start, Ready: w.Ready, Detail: w.Detail}
+	for _, w := range windows {
+		wl := WindowLive{Fault: w.Fault, Start: w.Start, Ready: w.Ready, Detail: w.Detail, AckMs: -1}
+		if at := firstAck(sent, w.Ready); !at.IsZero() {
+			wl.AckMs = at.Sub(w.Ready).Milliseconds()
+		}
 		for _, c := range clients {
 			if c.node < 0 {
 				continue
@@ -189,7 +197,6 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 			wl.LiveMs = append(wl.LiveMs, ms)
 			live[w.Fault] = append(live[w.Fault], ms)
 		}
-		_ = i
 		res.Windows = append(res.Windows, wl)
 	}
 	res.Total = Row{Fault: "total", Resets: map[string]int{}, FalseResets: map[string]int{}}
@@ -261,8 +268,8 @@ func (r *Result) Markdown(command string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d clients (%d through the load balancer, one probe per node), %d Caddy nodes, 3 NATS servers, R3 stream, %.0f events/s; %d events published, %d acknowledged; seed %d; %s.\n\n",
 		r.Clients, r.Clients-r.Nodes, r.Nodes, r.Rate, r.Published, r.Acked, r.Seed, r.Elapsed.Round(time.Second))
-	b.WriteString("| fault | runs | deliveries | lost | dup | reordered | resets (reason: count) | false resets | live again ms p50 / p95 / max |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---|---:|---|\n")
+	b.WriteString("| fault | runs | deliveries | lost | dup | reordered | wrong subject / id | resets (reason: count) | false resets | live again ms p50 / p95 / max |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
 	for _, row := range append(append([]Row(nil), r.Rows...), r.Total) {
 		live := "-"
 		if row.Live.N > 0 {
@@ -275,9 +282,22 @@ func (r *Result) Markdown(command string) string {
 		if row.Fault == "total" {
 			name = "**total**"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %s | %s |\n", name, row.Runs, row.Events, row.Lost,
-			row.Duplicated, row.Reordered+row.Unexpected+row.IDMismatch, counts(row.Resets), falseCount(row.FalseResets), live)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d / %d | %s | %s | %s |\n", name, row.Runs, row.Events, row.Lost,
+			row.Duplicated, row.Reordered, row.Unexpected, row.IDMismatch, counts(row.Resets), falseCount(row.FalseResets), live)
 	}
+	b.WriteString("\n| # | fault | what happened | live again per node, ms | stream writable again, ms |\n|---:|---|---|---|---:|\n")
+	for i, w := range r.Windows {
+		var per []string
+		for _, ms := range w.LiveMs {
+			if ms < 0 {
+				per = append(per, "never")
+			} else {
+				per = append(per, fmt.Sprint(ms))
+			}
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d |\n", i+1, w.Fault, w.Detail, strings.Join(per, ", "), w.AckMs)
+	}
+	fmt.Fprintf(&b, "\nChecker self-test: %s.\n", r.SelfTest)
 	if command != "" {
 		fmt.Fprintf(&b, "\n`%s`\n", command)
 	}
@@ -304,4 +324,35 @@ func falseCount(m map[string]int) string {
 		return "0"
 	}
 	return fmt.Sprintf("%d (%s)", n, counts(m))
+}
+
+// selfTest proves the checker sees what it is meant to on this run's real
+// records: a copy of one client's events with one removed, one swapped with
+// its successor and one repeated must give exactly 1 lost, 1 reordered, 1
+// duplicated.
+func selfTest(h history, clients []*sseClient) string {
+	for _, c := range clients {
+		c.mu.Lock()
+		events, nresets := append([]received(nil), c.events...), len(c.resets)
+		c.mu.Unlock()
+		if nresets > 0 || len(events) < 20 {
+			continue
+		}
+		base := checkClient(h, c.topics, events, nil, replayLimit)
+		if !base.ok() {
+			continue
+		}
+		t := append([]received(nil), events[:5]...)
+		t = append(t, events[6:10]...)        // events[5] lost
+		t = append(t, events[11], events[10]) // reordered
+		t = append(t, events[12:]...)
+		t = append(t, events[len(events)-1]) // duplicated
+		v := checkClient(h, c.topics, t, nil, replayLimit)
+		got := fmt.Sprintf("lost %d, reordered %d, duplicated %d", len(v.Lost), len(v.Reordered), len(v.Duplicated))
+		if len(v.Lost) == 1 && len(v.Reordered) == 1 && len(v.Duplicated) == 1 && v.Lost[0] == events[5].N {
+			return fmt.Sprintf("ok (client %d tampered: %s)", c.idx, got)
+		}
+		return fmt.Sprintf("FAILED (client %d tampered: %s; want 1 each)", c.idx, got)
+	}
+	return "skipped: no clean client with 20 events"
 }
