@@ -135,10 +135,11 @@ func (c *caddyNode) start(ctx context.Context, node bool) error {
 	if !node {
 		return nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: a node restarted during a NATS election waits for it.
+	deadline := time.Now().Add(60 * time.Second)
 	for !logContains(c.proc.log, before, `"tail running"`) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: its feed did not start within 30 s (see %s)", c.name, c.proc.log)
+			return fmt.Errorf("%s: its feed did not start within 60 s (see %s)", c.name, c.proc.log)
 		}
 		if !sleepCtx(ctx, 50*time.Millisecond) {
 			return ctx.Err()

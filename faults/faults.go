@@ -34,6 +34,7 @@ var catalogue = []fault{
 	{"caddy-reload", "forced config reload (POST /load) of one Caddy node under load", caddyReload},
 	{"caddy-freeze", "SIGSTOP one Caddy node for 6-9 s, then SIGCONT", caddyFreeze},
 	{"partition", "black-hole every link of one Caddy node to NATS for 6-9 s", partition},
+	{"partition-long", "black-hole every link of one Caddy node to NATS for 40-60 s (past NATS's stale-connection detection)", partitionLong},
 	{"link-cut", "cut every link of one Caddy node to NATS (close, refuse) for 2-3 s", linkCut},
 	{"slow-link", "delay every byte between one Caddy node and NATS by 200 ms for 6-9 s", slowLink},
 	{"nats-follower-kill", "SIGKILL a server that does not lead the stream, restart it 3-4 s later", followerKill},
@@ -174,9 +175,10 @@ func linkFault(name string, mode linkMode, delay, hold time.Duration) func(e *en
 }
 
 var (
-	partition = linkFault("partition", modeBlackhole, 0, 6*time.Second)
-	linkCut   = linkFault("link-cut", modeCut, 0, 2*time.Second)
-	slowLink  = linkFault("slow-link", modePass, 200*time.Millisecond, 6*time.Second)
+	partition     = linkFault("partition", modeBlackhole, 0, 6*time.Second)
+	partitionLong = linkFault("partition-long", modeBlackhole, 0, 40*time.Second)
+	linkCut       = linkFault("link-cut", modeCut, 0, 2*time.Second)
+	slowLink      = linkFault("slow-link", modePass, 200*time.Millisecond, 6*time.Second)
 )
 
 // killServer kills s and measures the election if it led the stream.
@@ -229,6 +231,12 @@ func followerKill(e *env) (window, error) {
 func connectedKill(e *env) (window, error) {
 	_, n := e.pickNode()
 	j := n.connectedServer()
+	for try := 0; j < 0 && try < 100; try++ { // it may be reconnecting after an earlier fault
+		if err := e.sleep(100 * time.Millisecond); err != nil {
+			return window{Fault: "nats-connected-kill", Start: time.Now()}, err
+		}
+		j = n.connectedServer()
+	}
 	if j < 0 {
 		return window{Fault: "nats-connected-kill", Start: time.Now()}, fmt.Errorf("%s has no NATS connection", n.name)
 	}

@@ -291,13 +291,21 @@ func isNATSKill(name string) bool {
 // same node and undo each other (a restart of a frozen process).
 func isNodeFault(name string) bool {
 	switch name {
-	case "caddy-kill", "caddy-reload", "caddy-freeze", "partition", "link-cut", "slow-link":
+	case "caddy-kill", "caddy-reload", "caddy-freeze", "partition", "partition-long", "link-cut", "slow-link":
 		return true
 	}
 	return false
 }
 
-func isStreamFault(name string) bool { return name == "stream-purge" || name == "stream-delete-msg" }
+// isStreamFault: faults that change the stream or need every client; they
+// run alone.
+func isStreamFault(name string) bool {
+	switch name {
+	case "stream-purge", "stream-delete-msg", "stream-limits":
+		return true
+	}
+	return false
+}
 
 func waitConnected(ctx context.Context, clients []*sseClient, limit time.Duration) error {
 	deadline := time.Now().Add(limit)

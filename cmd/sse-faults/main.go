@@ -41,7 +41,7 @@ func run() int {
 	fs.Float64Var(&cfg.Rate, "rate", 100, "events per second, round-robin over four subjects")
 	fs.IntVar(&cfg.Nodes, "nodes", 2, "Caddy nodes")
 	fs.DurationVar(&cfg.Settle, "settle", 2*time.Second, "quiet time after each fault, once every node is live again")
-	timeout := fs.Duration("timeout", 15*time.Minute, "hard limit for the whole run; everything is stopped then")
+	timeout := fs.Duration("timeout", 0, "hard limit for the whole run, everything is stopped then (default: -duration plus 15m)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	mdOut := fs.String("md", "", "also write the Markdown table to this file")
 	listOnly := fs.Bool("list", false, "list the faults and exit")
@@ -75,6 +75,9 @@ func run() int {
 	}
 	cfg.Log = log.New(os.Stderr, "sse-faults: ", log.Ltime|log.Lmicroseconds)
 
+	if *timeout <= 0 {
+		*timeout = cfg.Duration + 15*time.Minute
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
