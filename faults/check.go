@@ -117,7 +117,7 @@ func checkClient(h history, topics []string, events []received, resets []resetSe
 	missing := map[int]bool{}
 	next := -1 // index in exp of the next expected event; -1 before the first event
 	var cursorSeq uint64
-	cursorEpoch := ""
+	var cursorEpoch epoch
 	r := 0
 	applyReset := func(rs resetSeen) {
 		out.Resets[rs.Reason]++
@@ -191,7 +191,7 @@ func checkClient(h history, topics []string, events []received, resets []resetSe
 // resetTrue judges a reset's reason against what the stream shows. from is
 // where the client stood (its Last-Event-ID), skipped the client's events the
 // reset jumps over.
-func resetTrue(h history, rs resetSeen, fromSeq uint64, fromEpoch string, skipped []known, replayLimit int) bool {
+func resetTrue(h history, rs resetSeen, fromSeq uint64, fromEpoch epoch, skipped []known, replayLimit int) bool {
 	switch rs.Reason {
 	case "history-expired":
 		// Something after the client's position up to the reset's is gone.
@@ -210,7 +210,7 @@ func resetTrue(h history, rs resetSeen, fromSeq uint64, fromEpoch string, skippe
 		}
 		return len(skipped) > replayLimit || n > replayLimit
 	case "stream-changed":
-		return fromEpoch != "" && rs.Epoch != fromEpoch
+		return fromEpoch != 0 && rs.Epoch != fromEpoch
 	}
 	// malformed-id, id-beyond-end: the client only ever echoes the server's ids.
 	return false

@@ -29,7 +29,7 @@ func testHistory(gone ...int64) history {
 func ev(ns ...int64) []received {
 	var out []received
 	for _, n := range ns {
-		out = append(out, received{N: n, Epoch: "e", Seq: uint64(n)})
+		out = append(out, received{N: n, Epoch: epochOf("e"), Seq: uint64(n)})
 	}
 	return out
 }
@@ -53,21 +53,21 @@ func TestCheckClient(t *testing.T) {
 		{"foreign subject", testHistory(), []string{"a"}, ev(1, 2, 3, 5), nil, "[] [] [] 1 map[] 0"},
 		{
 			"true expiry reset", testHistory(3, 4), nil, ev(1, 2, 5, 6),
-			[]resetSeen{{Epoch: "e", Seq: 4, Reason: "history-expired", Before: 2}}, "[] [] [] 0 map[] 2",
+			[]resetSeen{{Epoch: epochOf("e"), Seq: 4, Reason: "history-expired", Before: 2}}, "[] [] [] 0 map[] 2",
 		},
 		{
 			"false expiry reset", testHistory(), nil, ev(1, 2, 5, 6),
-			[]resetSeen{{Epoch: "e", Seq: 4, Reason: "history-expired", Before: 2}},
+			[]resetSeen{{Epoch: epochOf("e"), Seq: 4, Reason: "history-expired", Before: 2}},
 			"[3 4] [] [] 0 map[history-expired:1] 0",
 		},
 		{
 			"reset replays what the client had", testHistory(), nil, ev(1, 2, 3, 3),
-			[]resetSeen{{Epoch: "e", Seq: 2, Reason: "too-many-events", Before: 3}},
+			[]resetSeen{{Epoch: epochOf("e"), Seq: 2, Reason: "too-many-events", Before: 3}},
 			"[4 5 6] [3] [] 0 map[too-many-events:1] 0",
 		},
 		{
 			"reset before the first event", testHistory(), nil, ev(3, 4, 5, 6),
-			[]resetSeen{{Epoch: "e", Seq: 2, Reason: "history-expired", Before: 0}}, "[] [] [] 0 map[] 0",
+			[]resetSeen{{Epoch: epochOf("e"), Seq: 2, Reason: "history-expired", Before: 0}}, "[] [] [] 0 map[] 0",
 		},
 	}
 	for _, tc := range tests {

@@ -20,15 +20,35 @@ import (
 // payload, and the stream position from the event id.
 type received struct {
 	N     int64
-	Epoch string
+	Epoch epoch
 	Seq   uint64
 	At    int64 // unix ns
+}
+
+// epoch is an interned event-id epoch: a run sees one or a few, and a
+// client records one per event.
+type epoch uint32
+
+var epochs = struct {
+	sync.Mutex
+	ids map[string]epoch
+}{ids: map[string]epoch{}}
+
+func epochOf(s string) epoch {
+	epochs.Lock()
+	defer epochs.Unlock()
+	e, ok := epochs.ids[s]
+	if !ok {
+		e = epoch(len(epochs.ids) + 1)
+		epochs.ids[s] = e
+	}
+	return e
 }
 
 // resetSeen is one reset event: its id is the position the server resumed
 // from; Before is how many events the client had received when it came.
 type resetSeen struct {
-	Epoch  string
+	Epoch  epoch
 	Seq    uint64
 	Reason string
 	At     int64
@@ -187,16 +207,16 @@ func (c *sseClient) OnEvent(id, typ, data []byte) {
 }
 
 // splitID reads an event id <epoch>-<seq>.
-func splitID(id []byte) (string, uint64, bool) {
+func splitID(id []byte) (epoch, uint64, bool) {
 	i := bytes.LastIndex(id, idDash)
 	if i <= 0 {
-		return "", 0, false
+		return 0, 0, false
 	}
 	seq, err := strconv.ParseUint(string(id[i+1:]), 10, 64)
 	if err != nil {
-		return "", 0, false
+		return 0, 0, false
 	}
-	return string(id[:i]), seq, true
+	return epochOf(string(id[:i])), seq, true
 }
 
 // drop ends the current stream now; the client reconnects with Last-Event-ID.
