@@ -16,6 +16,7 @@ type stored struct {
 // or both.
 type known struct {
 	N       int64
+	Inc     int // stream incarnation: 1, then one more per delete and recreate
 	Seq     uint64
 	Subject string
 	Stored  bool // still in the stream at the end
@@ -25,9 +26,18 @@ type known struct {
 	Deleted bool
 }
 
+// key orders events across incarnations.
+func (k known) key() uint64 { return posKey(k.Inc, k.Seq) }
+
+func posKey(inc int, seq uint64) uint64 { return uint64(inc)<<40 | seq }
+
 // history is every known event of a run, in stream order.
 type history struct {
 	events []known
+	// epochInc: which incarnation each event-id epoch names, learned from
+	// the clients' events (see learnEpochs); current is the last one.
+	epochInc map[epoch]int
+	current  int
 	// conflicts: events NATS acknowledged at one sequence and stored at another.
 	conflicts int
 	// ackedGone: acknowledged, not in the stream at the end, with no fault of
@@ -35,34 +45,77 @@ type history struct {
 	ackedGone int
 }
 
-func buildHistory(pub []published, readBack []stored, deleted map[uint64]bool) history {
+// buildHistory joins what NATS acknowledged with what the stream holds at
+// the end (of incarnation current). deleted holds the keys of messages a
+// fault deleted on purpose.
+func buildHistory(pub []published, readBack []stored, deleted map[uint64]bool, current int) history {
 	byN := map[int64]*known{}
-	var h history
+	h := history{epochInc: map[epoch]int{}, current: current}
 	for i, p := range pub {
 		if p.Seq > 0 {
-			byN[int64(i+1)] = &known{N: int64(i + 1), Seq: p.Seq, Subject: p.Subject, Acked: true}
+			byN[int64(i+1)] = &known{N: int64(i + 1), Inc: p.Inc, Seq: p.Seq, Subject: p.Subject, Acked: true}
 		}
 	}
 	for _, s := range readBack {
 		k := byN[s.N]
 		if k == nil {
-			k = &known{N: s.N, Seq: s.Seq, Subject: s.Subject}
+			k = &known{N: s.N, Inc: current, Seq: s.Seq, Subject: s.Subject}
 			byN[s.N] = k
-		} else if k.Seq != s.Seq {
+		} else if k.Seq != s.Seq || k.Inc != current {
 			h.conflicts++
-			k.Seq = s.Seq
+			k.Seq, k.Inc = s.Seq, current
 		}
 		k.Stored = true
 	}
 	for _, k := range byN {
-		k.Deleted = deleted[k.Seq] && !k.Stored
+		k.Deleted = deleted[k.key()] && !k.Stored
 		if k.Acked && !k.Stored && !k.Deleted {
 			h.ackedGone++
 		}
 		h.events = append(h.events, *k)
 	}
-	slices.SortFunc(h.events, func(a, b known) int { return cmpU64(a.Seq, b.Seq) })
+	slices.SortFunc(h.events, func(a, b known) int { return cmpU64(a.key(), b.key()) })
 	return h
+}
+
+// learnEpochs maps each event-id epoch the clients saw to the incarnation
+// most of its events belong to; an event whose epoch names another
+// incarnation is then an id mismatch.
+func (h *history) learnEpochs(records [][]received) {
+	inc := make(map[int64]int, len(h.events))
+	for _, k := range h.events {
+		inc[k.N] = k.Inc
+	}
+	counts := map[epoch]map[int]int{}
+	for _, events := range records {
+		for _, e := range events {
+			if i, ok := inc[e.N]; ok {
+				if counts[e.Epoch] == nil {
+					counts[e.Epoch] = map[int]int{}
+				}
+				counts[e.Epoch][i]++
+			}
+		}
+	}
+	for ep, byInc := range counts {
+		best, most := 0, -1
+		for i, n := range byInc {
+			if n > most || n == most && i < best {
+				best, most = i, n
+			}
+		}
+		h.epochInc[ep] = best
+	}
+}
+
+// keyOf is the position an event id names; an epoch no event carried is
+// taken as the current incarnation.
+func (h history) keyOf(e epoch, seq uint64) uint64 {
+	inc, ok := h.epochInc[e]
+	if !ok {
+		inc = h.current
+	}
+	return posKey(inc, seq)
 }
 
 func cmpU64(a, b uint64) int {
@@ -109,26 +162,26 @@ func checkClient(h history, topics []string, events []received, resets []resetSe
 	for i, k := range exp {
 		pos[k.N] = i
 	}
-	firstAfter := func(seq uint64) int {
-		return sort.Search(len(exp), func(i int) bool { return exp[i].Seq > seq })
+	firstAfter := func(key uint64) int {
+		return sort.Search(len(exp), func(i int) bool { return exp[i].key() > key })
 	}
 
 	seen := map[int64]bool{}
 	missing := map[int]bool{}
 	next := -1 // index in exp of the next expected event; -1 before the first event
-	var cursorSeq uint64
+	var cursorKey uint64
 	var cursorEpoch epoch
 	r := 0
 	applyReset := func(rs resetSeen) {
 		out.Resets[rs.Reason]++
 		if next < 0 {
 			// Before any event: the client starts from here, nothing skipped.
-			cursorSeq, cursorEpoch = rs.Seq, rs.Epoch
+			cursorKey, cursorEpoch = h.keyOf(rs.Epoch, rs.Seq), rs.Epoch
 			return
 		}
-		end := max(firstAfter(rs.Seq), next)
+		end := max(firstAfter(h.keyOf(rs.Epoch, rs.Seq)), next)
 		skipped := exp[next:end]
-		if !resetTrue(h, rs, cursorSeq, cursorEpoch, skipped, replayLimit) {
+		if !resetTrue(h, rs, cursorKey, cursorEpoch, skipped, replayLimit) {
 			out.FalseReset[rs.Reason]++
 			for i := next; i < end; i++ {
 				missing[i] = true
@@ -137,7 +190,7 @@ func checkClient(h history, topics []string, events []received, resets []resetSe
 			out.Excused += len(skipped)
 		}
 		next = end
-		cursorSeq, cursorEpoch = rs.Seq, rs.Epoch
+		cursorKey, cursorEpoch = h.keyOf(rs.Epoch, rs.Seq), rs.Epoch
 	}
 	for i, e := range events {
 		for r < len(resets) && resets[r].Before <= i {
@@ -149,10 +202,10 @@ func checkClient(h history, topics []string, events []received, resets []resetSe
 			out.Unexpected++
 			continue
 		}
-		if exp[p].Seq != e.Seq {
+		if exp[p].Seq != e.Seq || h.epochInc[e.Epoch] != exp[p].Inc {
 			out.IDMismatch++
 		}
-		cursorSeq, cursorEpoch = e.Seq, e.Epoch
+		cursorKey, cursorEpoch = exp[p].key(), e.Epoch
 		switch {
 		case seen[e.N]:
 			out.Duplicated = append(out.Duplicated, e.N)
@@ -191,12 +244,13 @@ func checkClient(h history, topics []string, events []received, resets []resetSe
 // resetTrue judges a reset's reason against what the stream shows. from is
 // where the client stood (its Last-Event-ID), skipped the client's events the
 // reset jumps over.
-func resetTrue(h history, rs resetSeen, fromSeq uint64, fromEpoch epoch, skipped []known, replayLimit int) bool {
+func resetTrue(h history, rs resetSeen, fromKey uint64, fromEpoch epoch, skipped []known, replayLimit int) bool {
+	to := h.keyOf(rs.Epoch, rs.Seq)
 	switch rs.Reason {
 	case "history-expired":
 		// Something after the client's position up to the reset's is gone.
 		for _, k := range h.events {
-			if k.Seq > fromSeq && k.Seq <= rs.Seq && !k.Stored && !k.Deleted {
+			if k.key() > fromKey && k.key() <= to && !k.Stored && !k.Deleted {
 				return true
 			}
 		}
@@ -204,7 +258,7 @@ func resetTrue(h history, rs resetSeen, fromSeq uint64, fromEpoch epoch, skipped
 	case "too-many-events":
 		n := 0
 		for _, k := range h.events {
-			if k.Seq > fromSeq && k.Seq <= rs.Seq {
+			if k.key() > fromKey && k.key() <= to {
 				n++
 			}
 		}

@@ -18,12 +18,14 @@ func testHistory(gone ...int64) history {
 		if n%2 == 0 {
 			subj = "b"
 		}
-		pub = append(pub, published{Subject: subj, Seq: uint64(n)})
+		pub = append(pub, published{Subject: subj, Seq: uint64(n), Inc: 1})
 		if !isGone[n] {
 			back = append(back, stored{Seq: uint64(n), Subject: subj, N: n})
 		}
 	}
-	return buildHistory(pub, back, nil)
+	h := buildHistory(pub, back, nil, 1)
+	h.epochInc[epochOf("e")] = 1
+	return h
 }
 
 func ev(ns ...int64) []received {

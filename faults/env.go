@@ -19,14 +19,16 @@ type env struct {
 	lb      *caddyNode
 	js      jetstream.JetStream
 	fleet   *fleet
+	pub     *publisher
 	log     *log.Logger
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
 	mu      sync.Mutex
-	deleted map[uint64]bool // sequences a fault deleted on purpose (DeleteMsg)
+	deleted map[uint64]bool // positions (posKey) a fault deleted on purpose (DeleteMsg)
 	removes bool            // a fault removed messages (purge): acked events may be gone
+	inc     int             // the stream's incarnation, 1 up, one more per delete and recreate
 }
 
 func (e *env) intn(n int) int {

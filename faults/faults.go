@@ -45,6 +45,7 @@ var catalogue = []fault{
 	{"client-stall", "a tenth of the clients stop reading for 8-12 s", clientStall},
 	{"stream-delete-msg", "DeleteMsg of the oldest message and of one recent one", deleteMsg},
 	{"stream-limits", "MaxMsgs cut to 600 (6 s of events); a node restarts with empty memory while a third of the clients are away 4.5-8 s, so they replay from JetStream at the edge of what the limit removes", streamLimits},
+	{"stream-recreate", "the stream is deleted and created again (publishing paused meanwhile): a new incarnation, sequences from 1", recreate},
 	{"stream-purge", "clients drop, the stream is purged, clients reconnect into the purged range", purge},
 }
 
@@ -321,7 +322,7 @@ func deleteMsg(e *env) (window, error) {
 			return w, fmt.Errorf("delete %d: %w", seq, err)
 		}
 		e.mu.Lock()
-		e.deleted[seq] = true
+		e.deleted[posKey(e.inc, seq)] = true
 		e.mu.Unlock()
 		done = append(done, fmt.Sprint(seq))
 	}
@@ -419,4 +420,32 @@ func streamLimits(e *env) (window, error) {
 	}
 	w.Detail = fmt.Sprintf("MaxMsgs 600; %s restarted; %d clients away 4.5-%.1fs", n.name, k, away.Seconds())
 	return w, nil
+}
+
+func recreate(e *env) (window, error) {
+	w := window{Fault: "stream-recreate", Start: time.Now()}
+	e.pub.pause(e.ctx)
+	resumed := false
+	defer func() {
+		if !resumed {
+			e.pub.resume(e.inc)
+		}
+	}()
+	e.mu.Lock()
+	e.removes = true
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	if err := e.js.DeleteStream(ctx, streamName); err != nil {
+		return w, fmt.Errorf("delete stream: %w", err)
+	}
+	if err := createStream(ctx, e.js, natsServers); err != nil {
+		return w, err
+	}
+	e.inc++
+	e.pub.resume(e.inc)
+	resumed = true
+	w.Ready = time.Now()
+	w.Detail = fmt.Sprintf("deleted and created again in %.2fs (incarnation %d)", w.Ready.Sub(w.Start).Seconds(), e.inc)
+	return w, e.sleep(2 * time.Second)
 }

@@ -19,6 +19,7 @@ type published struct {
 	Subject string
 	At      int64 // first attempt, unix ns
 	Seq     uint64
+	Inc     int   // the stream incarnation that acknowledged it
 	AckAt   int64 // when the acknowledgement came, unix ns
 }
 
@@ -31,16 +32,21 @@ type publisher struct {
 	run    string
 	topics []string
 
+	// gate: the publishing loop holds it shared while it sends; a fault
+	// that recreates the stream holds it exclusively.
+	gate sync.RWMutex
+
 	mu    sync.Mutex
 	sent  []published
 	retry []int64
 	errs  int64
+	inc   int // the stream's incarnation: acknowledgements from now on are from it
 }
 
 const msgIDSep = ":"
 
 func newPublisher(nc *nats.Conn, run string, topics []string) (*publisher, error) {
-	p := &publisher{run: run, topics: topics}
+	p := &publisher{run: run, topics: topics, inc: 1}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(8192),
 		jetstream.WithPublishAsyncTimeout(3*time.Second),
@@ -48,7 +54,7 @@ func newPublisher(nc *nats.Conn, run string, topics []string) (*publisher, error
 			if n := p.number(m); n > 0 {
 				p.mu.Lock()
 				if p.sent[n-1].Seq == 0 {
-					p.sent[n-1].Seq, p.sent[n-1].AckAt = ack.Sequence, time.Now().UnixNano()
+					p.sent[n-1].Seq, p.sent[n-1].AckAt, p.sent[n-1].Inc = ack.Sequence, time.Now().UnixNano(), p.inc
 				}
 				p.mu.Unlock()
 			}
@@ -106,6 +112,7 @@ func (p *publisher) publish(ctx context.Context, rate float64) {
 			return
 		case <-tick.C:
 		}
+		p.gate.RLock()
 		for due := int64(time.Since(start).Seconds() * rate); n < due; {
 			n++
 			p.mu.Lock()
@@ -120,7 +127,27 @@ func (p *publisher) publish(ctx context.Context, rate float64) {
 		for _, r := range retry {
 			p.send(ctx, r)
 		}
+		p.gate.RUnlock()
 	}
+}
+
+// pause stops publishing and waits (bounded) for every outstanding
+// acknowledgement, so none straddles a change of the stream.
+func (p *publisher) pause(ctx context.Context) {
+	p.gate.Lock()
+	select {
+	case <-p.js.PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+	}
+}
+
+// resume publishes again; acknowledgements come from incarnation inc.
+func (p *publisher) resume(inc int) {
+	p.mu.Lock()
+	p.inc = inc
+	p.mu.Unlock()
+	p.gate.Unlock()
 }
 
 func (p *publisher) send(ctx context.Context, n int64) {

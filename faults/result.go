@@ -144,6 +144,13 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 			res.Samples = append(res.Samples, s)
 		}
 	}
+	var records [][]received
+	for _, c := range clients {
+		c.mu.Lock()
+		records = append(records, c.events)
+		c.mu.Unlock()
+	}
+	h.learnEpochs(records)
 	for _, c := range clients {
 		c.mu.Lock()
 		events, resets := c.events, c.resets
@@ -333,12 +340,13 @@ func falseCount(m map[string]int) string {
 func selfTest(h history, clients []*sseClient) string {
 	for _, c := range clients {
 		c.mu.Lock()
-		events, nresets := append([]received(nil), c.events...), len(c.resets)
+		events, resets := append([]received(nil), c.events...), append([]resetSeen(nil), c.resets...)
 		c.mu.Unlock()
-		if nresets > 0 || len(events) < 20 {
+		// The tampering happens before any reset.
+		if len(events) < 20 || len(resets) > 0 && resets[0].Before < 13 {
 			continue
 		}
-		base := checkClient(h, c.topics, events, nil, replayLimit)
+		base := checkClient(h, c.topics, events, resets, replayLimit)
 		if !base.ok() {
 			continue
 		}
@@ -347,7 +355,10 @@ func selfTest(h history, clients []*sseClient) string {
 		t = append(t, events[11], events[10]) // reordered
 		t = append(t, events[12:]...)
 		t = append(t, events[len(events)-1]) // duplicated
-		v := checkClient(h, c.topics, t, nil, replayLimit)
+		for i := range resets {
+			resets[i].Before-- // one event fewer before each reset
+		}
+		v := checkClient(h, c.topics, t, resets, replayLimit)
 		got := fmt.Sprintf("lost %d, reordered %d, duplicated %d", len(v.Lost), len(v.Reordered), len(v.Duplicated))
 		if len(v.Lost) == 1 && len(v.Reordered) == 1 && len(v.Duplicated) == 1 && v.Lost[0] == events[5].N {
 			return fmt.Sprintf("ok (client %d tampered: %s)", c.idx, got)

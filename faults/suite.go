@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	lg := cfg.Log
 	run := "r" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	e := &env{ctx: ctx, log: lg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), deleted: map[uint64]bool{}}
+	e := &env{ctx: ctx, log: lg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), deleted: map[uint64]bool{}, inc: 1}
 
 	cluster := newNATSCluster(cfg.NATSBin, cfg.Dir, ports, natsServers)
 	e.cluster = cluster
@@ -159,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.pub = pub
 	pubCtx, stopPub := context.WithCancel(ctx)
 	pubDone := make(chan struct{})
 	go func() { defer close(pubDone); pub.publish(pubCtx, cfg.Rate) }()
@@ -222,7 +223,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("read back the stream: %w", err)
 	}
 	e.mu.Lock()
-	h := buildHistory(sent, back, e.deleted)
+	h := buildHistory(sent, back, e.deleted, e.inc)
 	removes := e.removes
 	e.mu.Unlock()
 	res := judge(cfg, h, sent, clients, windows, removes)
@@ -301,7 +302,7 @@ func isNodeFault(name string) bool {
 // run alone.
 func isStreamFault(name string) bool {
 	switch name {
-	case "stream-purge", "stream-delete-msg", "stream-limits":
+	case "stream-purge", "stream-delete-msg", "stream-limits", "stream-recreate":
 		return true
 	}
 	return false
