@@ -56,8 +56,6 @@ func (e *env) sleep(d time.Duration) error {
 	return nil
 }
 
-func (e *env) logf(format string, args ...any) { e.log.Printf(format, args...) }
-
 // leader is the stream's current leader, waiting out an election.
 func (e *env) leader() (*natsServer, error) {
 	name, _, err := waitLeader(e.ctx, e.js, "", 30*time.Second)

@@ -54,20 +54,6 @@ func (p *proc) start() error {
 	return nil
 }
 
-func (p *proc) running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // signal sends sig to the process group.
 func (p *proc) signal(sig syscall.Signal) {
 	p.mu.Lock()
