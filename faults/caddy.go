@@ -57,6 +57,15 @@ http://{{.Listen}} {
 		replay_limit {{.ReplayLimit}}
 		close_delay {{.CloseDelay}}
 	}
+	sse /kv kv.> {
+		stream FAULTS_KV
+		nats_url{{range .NATS}} nats://{{.}}{{end}}
+		heartbeat {{.Heartbeat}}
+		write_timeout 5s
+		buffer 1024
+		replay_limit {{.ReplayLimit}}
+		close_delay {{.CloseDelay}}
+	}
 }
 `))
 

@@ -89,12 +89,12 @@ const (
 	clientBackoff = 200 * time.Millisecond
 )
 
-func newSSEClient(idx int, addr string, topics []string, node int, run string) *sseClient {
+func newSSEClient(idx int, addr, path string, topics []string, node int, run string) *sseClient {
 	q := url.Values{}
 	for _, t := range topics {
 		q.Add("topic", t)
 	}
-	target := "/events"
+	target := path
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
@@ -253,12 +253,12 @@ func (f *fleet) stop() {
 	f.wg.Wait()
 }
 
-// balanced are the clients that go through the load balancer (client
-// faults act on them; probes stay pinned to their node).
+// balanced are the clients of the main stream that go through the load
+// balancer (client faults act on them; probes stay pinned to their node).
 func (f *fleet) balanced() []*sseClient {
 	var out []*sseClient
 	for _, c := range f.clients {
-		if c.node < 0 {
+		if c.node < 0 && c.target != kvPath {
 			out = append(out, c)
 		}
 	}

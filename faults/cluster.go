@@ -101,14 +101,17 @@ const subjectPrefix = "faults"
 // createStream makes the R3 stream up front, retrying while the cluster
 // forms its JetStream meta group.
 func createStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
-	cfg := jetstream.StreamConfig{
+	return ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:       streamName,
 		Subjects:   []string{subjectPrefix + ".>"},
 		Storage:    jetstream.FileStorage,
 		Replicas:   replicas,
 		MaxAge:     time.Hour,
 		Duplicates: 2 * time.Minute,
-	}
+	})
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -118,7 +121,7 @@ func createStream(ctx context.Context, js jetstream.JetStream, replicas int) err
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("create stream %s: %w", streamName, err)
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
 		}
 		sleepCtx(ctx, 500*time.Millisecond)
 	}

@@ -20,6 +20,7 @@ type env struct {
 	js      jetstream.JetStream
 	fleet   *fleet
 	pub     *publisher
+	kvPub   *publisher
 	log     *log.Logger
 
 	rngMu sync.Mutex

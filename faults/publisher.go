@@ -105,7 +105,7 @@ func (p *publisher) publish(ctx context.Context, rate float64) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
-	var n int64
+	var count int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -113,12 +113,8 @@ func (p *publisher) publish(ctx context.Context, rate float64) {
 		case <-tick.C:
 		}
 		p.gate.RLock()
-		for due := int64(time.Since(start).Seconds() * rate); n < due; {
-			n++
-			p.mu.Lock()
-			p.sent = append(p.sent, published{Subject: p.topics[int(n)%len(p.topics)], At: time.Now().UnixNano()})
-			p.mu.Unlock()
-			p.send(ctx, n)
+		for due := int64(time.Since(start).Seconds() * rate); count < due; count++ {
+			p.send(ctx, p.add(p.topics[int(count)%len(p.topics)]))
 		}
 		p.mu.Lock()
 		retry := p.retry
@@ -128,6 +124,26 @@ func (p *publisher) publish(ctx context.Context, rate float64) {
 			p.send(ctx, r)
 		}
 		p.gate.RUnlock()
+	}
+}
+
+// add numbers the next event, to subject.
+func (p *publisher) add(subject string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent = append(p.sent, published{Subject: subject, At: time.Now().UnixNano()})
+	return int64(len(p.sent))
+}
+
+// burst publishes k events to subject as fast as the async window allows.
+func (p *publisher) burst(ctx context.Context, subject string, k int) {
+	p.gate.RLock()
+	defer p.gate.RUnlock()
+	for range k {
+		if ctx.Err() != nil {
+			return
+		}
+		p.send(ctx, p.add(subject))
 	}
 }
 

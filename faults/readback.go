@@ -12,10 +12,10 @@ import (
 
 // readBack reads every message of this run still in the stream, in order,
 // with an ordered consumer (the suite's own, after the clients are done).
-func readBack(ctx context.Context, js jetstream.JetStream, run string) ([]stored, error) {
+func readBack(ctx context.Context, js jetstream.JetStream, stream, run string) ([]stored, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, streamName)
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err
 	}

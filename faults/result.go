@@ -23,6 +23,7 @@ type Result struct {
 	Rows      []Row         `json:"rows"`       // per fault, in the order they first ran; "baseline" before the first
 	Total     Row           `json:"total"`
 	Windows   []WindowLive  `json:"windows"`
+	KV        *KVResult     `json:"kv"`
 	Samples   []string      `json:"samples,omitempty"` // some of the violations, for a reproduction
 	SelfTest  string        `json:"self_test"`         // the checker, fed a tampered copy of one client
 	Failures  []string      `json:"failures,omitempty"`
@@ -44,6 +45,34 @@ type Row struct {
 	Resets      map[string]int `json:"resets"`
 	FalseResets map[string]int `json:"false_resets"`
 	Live        LiveDist       `json:"live_ms"`
+}
+
+func (t *Row) add(r Row) {
+	t.Runs += r.Runs
+	t.Events += r.Events
+	t.Lost += r.Lost
+	t.Duplicated += r.Duplicated
+	t.Reordered += r.Reordered
+	t.Unexpected += r.Unexpected
+	t.IDMismatch += r.IDMismatch
+	t.Excused += r.Excused
+	for k, v := range r.Resets {
+		t.Resets[k] += v
+	}
+	for k, v := range r.FalseResets {
+		t.FalseResets[k] += v
+	}
+}
+
+// windowFinder gives the fault that most recently started at t (unix ns).
+func windowFinder(windows []window) func(t int64) string {
+	return func(t int64) string {
+		i := sort.Search(len(windows), func(i int) bool { return windows[i].Start.UnixNano() > t })
+		if i == 0 {
+			return "baseline"
+		}
+		return windows[i-1].Fault
+	}
 }
 
 func (r Row) violations() int {
@@ -79,7 +108,7 @@ type WindowLive struct {
 // OK is the pass condition: nothing lost, duplicated or reordered, no reset
 // the stream does not bear out, no fault that could not be applied.
 func (r *Result) OK() bool {
-	return r.Total.violations() == 0 && len(r.Failures) == 0 && !strings.HasPrefix(r.SelfTest, "FAILED") && r.AckedGone == 0 && r.Conflicts == 0
+	return r.Total.violations() == 0 && (r.KV == nil || r.KV.Total.violations() == 0) && len(r.Failures) == 0 && !strings.HasPrefix(r.SelfTest, "FAILED") && r.AckedGone == 0 && r.Conflicts == 0
 }
 
 func judge(cfg Config, h history, sent []published, clients []*sseClient, windows []window, removes bool) *Result {
@@ -113,14 +142,7 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 	for _, w := range windows {
 		row(w.Fault).Runs++
 	}
-	// windowAt is the fault that most recently started at t (unix ns).
-	windowAt := func(t int64) string {
-		i := sort.Search(len(windows), func(i int) bool { return windows[i].Start.UnixNano() > t })
-		if i == 0 {
-			return "baseline"
-		}
-		return windows[i-1].Fault
-	}
+	windowAt := windowFinder(windows)
 	byPub := func(n int64) string {
 		if n < 1 || n > int64(len(sent)) {
 			return "baseline"
@@ -213,21 +235,7 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 		r.Live = dist(live[name])
 		all = append(all, live[name]...)
 		res.Rows = append(res.Rows, *r)
-		t := &res.Total
-		t.Runs += r.Runs
-		t.Events += r.Events
-		t.Lost += r.Lost
-		t.Duplicated += r.Duplicated
-		t.Reordered += r.Reordered
-		t.Unexpected += r.Unexpected
-		t.IDMismatch += r.IDMismatch
-		t.Excused += r.Excused
-		for k, v := range r.Resets {
-			t.Resets[k] += v
-		}
-		for k, v := range r.FalseResets {
-			t.FalseResets[k] += v
-		}
+		res.Total.add(*r)
 	}
 	res.Total.Live = dist(all)
 	return res
@@ -303,6 +311,14 @@ func (r *Result) Markdown(command string) string {
 			}
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d |\n", i+1, w.Fault, w.Detail, strings.Join(per, ", "), w.AckMs)
+	}
+	if r.KV != nil && r.KV.Clients > 0 {
+		fmt.Fprintf(&b, "\nKV-style stream (MaxMsgsPerSubject 1, /kv): %d clients through the load balancer, %d events published, %d kept. "+
+			"Lost = subjects whose latest message a client never got; every reset is false there.\n\n", r.KV.Clients, r.KV.Published, r.KV.Stored)
+		b.WriteString("| fault | deliveries | latest missing | dup | reordered | resets (reason: count) |\n|---|---:|---:|---:|---:|---|\n")
+		for _, row := range append(append([]Row(nil), r.KV.Rows...), r.KV.Total) {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s |\n", row.Fault, row.Events, row.Lost, row.Duplicated, row.Reordered+row.Unexpected, counts(row.Resets))
+		}
 	}
 	fmt.Fprintf(&b, "\nChecker self-test: %s.\n", r.SelfTest)
 	if command != "" {

@@ -28,6 +28,7 @@ type Config struct {
 	Mixed             bool     // after the single faults, run three of them at once
 	Duration          time.Duration
 	Clients           int
+	KVClients         int     // clients of the KV-style stream, through the load balancer
 	Rate              float64 // events per second
 	Nodes             int
 	Settle            time.Duration // quiet time after each fault
@@ -88,6 +89,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := createStream(ctx, js, natsServers); err != nil {
 		return nil, err
 	}
+	if err := createKVStream(ctx, js, natsServers); err != nil {
+		return nil, err
+	}
 	leader, _, err := waitLeader(ctx, js, "", 30*time.Second)
 	if err != nil {
 		return nil, err
@@ -143,14 +147,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if i%2 == 1 {
 			t = []string{topics[(i/2)%len(topics)]}
 		}
-		clients = append(clients, newSSEClient(i, ports.lb(), t, -1, run))
+		clients = append(clients, newSSEClient(i, ports.lb(), "/events", t, -1, run))
 	}
 	for i := range e.nodes {
-		clients = append(clients, newSSEClient(len(clients), ports.node(i), nil, i, run))
+		clients = append(clients, newSSEClient(len(clients), ports.node(i), "/events", nil, i, run))
 	}
-	e.fleet = startFleet(ctx, clients)
+	var kvClients []*sseClient
+	for i := range cfg.KVClients {
+		kvClients = append(kvClients, newSSEClient(len(clients)+i, ports.lb(), kvPath, nil, -1, run))
+	}
+	e.fleet = startFleet(ctx, append(append([]*sseClient(nil), clients...), kvClients...))
 	defer e.fleet.stop()
-	if err := waitConnected(ctx, clients, 30*time.Second); err != nil {
+	if err := waitConnected(ctx, e.fleet.clients, 30*time.Second); err != nil {
 		return nil, err
 	}
 	lg.Printf("%d clients connected (%d through the load balancer, one probe per node)", len(clients), cfg.Clients)
@@ -159,11 +167,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.pub = pub
+	kvPub, err := newPublisher(nc, run, kvTopics)
+	if err != nil {
+		return nil, err
+	}
+	e.pub, e.kvPub = pub, kvPub
 	pubCtx, stopPub := context.WithCancel(ctx)
-	pubDone := make(chan struct{})
-	go func() { defer close(pubDone); pub.publish(pubCtx, cfg.Rate) }()
-	defer func() { stopPub(); <-pubDone }()
+	pubDone := make(chan struct{}, 2)
+	go func() { defer func() { pubDone <- struct{}{} }(); pub.publish(pubCtx, cfg.Rate) }()
+	go func() { defer func() { pubDone <- struct{}{} }(); kvPub.publish(pubCtx, kvRate) }()
+	stopped := false
+	stopPublishing := func() {
+		if !stopped {
+			stopped = true
+			stopPub()
+			<-pubDone
+			<-pubDone
+		}
+	}
+	defer stopPublishing()
 
 	began := time.Now()
 	if err := e.sleep(3 * time.Second); err != nil {
@@ -209,24 +231,32 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	stopPub()
-	<-pubDone
+	stopPublishing()
 	lg.Printf("publishing stopped; waiting for acknowledgements and for clients to catch up")
 	if err := pub.settle(ctx, 30*time.Second); err != nil {
 		failures = append(failures, "publisher: "+err.Error())
 	}
-	sent := pub.snapshot()
+	if err := kvPub.settle(ctx, 30*time.Second); err != nil {
+		failures = append(failures, "KV publisher: "+err.Error())
+	}
+	sent, kvSent := pub.snapshot(), kvPub.snapshot()
 	drain(ctx, clients, sent, 30*time.Second)
+	drain(ctx, kvClients, kvSent, 10*time.Second)
 	e.fleet.stop()
-	back, err := readBack(ctx, js, run)
+	back, err := readBack(ctx, js, streamName, run)
 	if err != nil {
 		return nil, fmt.Errorf("read back the stream: %w", err)
+	}
+	kvBack, err := readBack(ctx, js, kvStreamName, run)
+	if err != nil {
+		return nil, fmt.Errorf("read back the KV stream: %w", err)
 	}
 	e.mu.Lock()
 	h := buildHistory(sent, back, e.deleted, e.inc)
 	removes := e.removes
 	e.mu.Unlock()
 	res := judge(cfg, h, sent, clients, windows, removes)
+	res.KV = judgeKV(buildHistory(kvSent, kvBack, nil, 1), kvSent, kvClients, windows)
 	res.Failures = failures
 	res.Elapsed = time.Since(began)
 	return res, nil
@@ -302,7 +332,7 @@ func isNodeFault(name string) bool {
 // run alone.
 func isStreamFault(name string) bool {
 	switch name {
-	case "stream-purge", "stream-delete-msg", "stream-limits", "stream-recreate":
+	case "stream-purge", "stream-delete-msg", "stream-limits", "stream-recreate", "kv-burst":
 		return true
 	}
 	return false

@@ -38,6 +38,7 @@ func run() int {
 	fs.BoolVar(&cfg.Mixed, "mixed", true, "after the single faults, run three of them at once")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "long form: after the list, keep injecting random faults until this much time has passed")
 	fs.IntVar(&cfg.Clients, "clients", 200, "SSE clients through the load balancer (plus one probe per node)")
+	fs.IntVar(&cfg.KVClients, "kv-clients", 20, "clients of the KV-style stream (/kv), through the load balancer")
 	fs.Float64Var(&cfg.Rate, "rate", 100, "events per second, round-robin over four subjects")
 	fs.IntVar(&cfg.Nodes, "nodes", 2, "Caddy nodes")
 	fs.DurationVar(&cfg.Settle, "settle", 2*time.Second, "quiet time after each fault, once every node is live again")
