@@ -24,8 +24,8 @@ type Config struct {
 	Dir               string // logs and stores; created if missing
 	PortBase          int
 	Seed              uint64
-	Faults            []string // in order; see Catalogue
-	Mixed             bool     // after the single faults, run three of them at once
+	Faults            string // comma-separated, in order, or "short" or "all"; see Catalogue
+	Mixed             bool   // after the single faults, run three of them at once
 	Duration          time.Duration
 	Clients           int
 	KVClients         int     // clients of the KV-style stream, through the load balancer
@@ -35,11 +35,21 @@ type Config struct {
 	Log               *log.Logger
 }
 
+// Fault describes one fault of the catalogue.
+type Fault struct {
+	Name, What string
+	Form       string // "short" (also in the short form) or "long"
+}
+
 // Catalogue lists the faults the suite knows, most important first.
-func Catalogue() [][2]string {
-	var out [][2]string
+func Catalogue() []Fault {
+	var out []Fault
 	for _, f := range catalogue {
-		out = append(out, [2]string{f.name, f.what})
+		form := "long"
+		if f.short {
+			form = "short"
+		}
+		out = append(out, Fault{f.name, f.what, form})
 	}
 	return out
 }
@@ -54,7 +64,7 @@ var topics = []string{subjectPrefix + ".t0", subjectPrefix + ".t1", subjectPrefi
 // Run runs the suite and returns its result. Every process it started is
 // stopped before it returns, also on error or when ctx ends.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	faults, err := parseFaults(joinNames(cfg.Faults))
+	faults, err := parseFaults(cfg.Faults)
 	if err != nil {
 		return nil, err
 	}
@@ -260,17 +270,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Failures = failures
 	res.Elapsed = time.Since(began)
 	return res, nil
-}
-
-func joinNames(names []string) string {
-	s := ""
-	for i, n := range names {
-		if i > 0 {
-			s += ","
-		}
-		s += n
-	}
-	return s
 }
 
 // pickMix chooses k distinct faults of the list, at most one of each kind

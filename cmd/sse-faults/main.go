@@ -17,7 +17,6 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -34,7 +33,7 @@ func run() int {
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for logs and stores (default: a new temporary one)")
 	fs.IntVar(&cfg.PortBase, "port-base", 24200, "first of the loopback ports the run uses (about 70 from here)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of every random choice (node, durations, fault order)")
-	list := fs.String("faults", "all", "comma-separated faults, run in this order, then mixed; all: every fault")
+	fs.StringVar(&cfg.Faults, "faults", "short", "comma-separated faults, run in this order, then mixed; short: the short form's; all: every fault")
 	fs.BoolVar(&cfg.Mixed, "mixed", true, "after the single faults, run three of them at once")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "long form: after the list, keep injecting random faults until this much time has passed")
 	fs.IntVar(&cfg.Clients, "clients", 200, "SSE clients through the load balancer (plus one probe per node)")
@@ -51,20 +50,13 @@ func run() int {
 	}
 	if *listOnly {
 		for _, f := range faults.Catalogue() {
-			fmt.Printf("%-24s %s\n", f[0], f[1])
+			fmt.Printf("%-24s %-6s %s\n", f.Name, f.Form, f.What)
 		}
 		return 0
 	}
 	if cfg.CaddyBin == "" || cfg.NATSBin == "" || cfg.Clients < 1 || cfg.Nodes < 1 || cfg.Nodes > 9 || cfg.Rate <= 0 {
 		fmt.Fprintln(os.Stderr, "sse-faults: -caddy and -nats-server are required; -clients, -nodes (1-9) and -rate must be positive")
 		return 2
-	}
-	if *list != "all" {
-		cfg.Faults = strings.Split(*list, ",")
-	} else {
-		for _, f := range faults.Catalogue() {
-			cfg.Faults = append(cfg.Faults, f[0])
-		}
 	}
 	if cfg.Dir == "" {
 		d, err := os.MkdirTemp("", "sse-faults-")
