@@ -3,6 +3,7 @@ package faults
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -273,7 +274,8 @@ func dist(v []int64) LiveDist {
 	if len(ok) == 0 {
 		return d
 	}
-	q := func(p float64) int64 { return ok[min(len(ok)-1, int(p*float64(len(ok))))] }
+	// Nearest rank: the smallest value with at least p of them at or below it.
+	q := func(p float64) int64 { return ok[max(0, int(math.Ceil(p*float64(len(ok))))-1)] }
 	d.P50, d.P95, d.Max = q(0.5), q(0.95), ok[len(ok)-1]
 	return d
 }
