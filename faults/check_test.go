@@ -89,10 +89,3 @@ func TestHistoryAckedGone(t *testing.T) {
 		t.Fatalf("ackedGone %d, events %d", h.ackedGone, len(h.events))
 	}
 }
-
-func TestDist(t *testing.T) {
-	d := dist([]int64{5, 365, -1})
-	if d.N != 2 || d.P50 != 5 || d.P95 != 365 || d.Max != 365 || d.NotLive != 1 {
-		t.Fatalf("%+v", d)
-	}
-}
