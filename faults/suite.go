@@ -171,7 +171,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := waitConnected(ctx, e.fleet.clients, 30*time.Second); err != nil {
 		return nil, err
 	}
-	lg.Printf("%d clients connected (%d through the load balancer, one probe per node)", len(clients), cfg.Clients)
+	lg.Printf("%d clients connected (%d through the load balancer, one probe per node, %d on the KV-style stream)",
+		len(e.fleet.clients), cfg.Clients, len(kvClients))
 
 	pub, err := newPublisher(nc, run, topics)
 	if err != nil {
