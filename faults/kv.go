@@ -122,28 +122,10 @@ func judgeKV(h history, sent []published, clients []*sseClient, windows []window
 			res.Stored++
 		}
 	}
-	rows := map[string]*Row{}
-	var order []string
-	row := func(name string) *Row {
-		r := rows[name]
-		if r == nil {
-			r = &Row{Fault: name, Resets: map[string]int{}, FalseResets: map[string]int{}}
-			rows[name] = r
-			order = append(order, name)
-		}
-		return r
-	}
-	row("baseline")
-	for _, w := range windows {
-		row(w.Fault).Runs++
-	}
+	rows := newRowSet(windows)
+	row := rows.get
 	at := windowFinder(windows)
-	byPub := func(n int64) string {
-		if n < 1 || n > int64(len(sent)) {
-			return "baseline"
-		}
-		return at(sent[n-1].At)
-	}
+	byPub := publishWindow(windows, sent)
 	for _, c := range clients {
 		c.mu.Lock()
 		events, resets := c.events, c.resets
@@ -168,12 +150,7 @@ func judgeKV(h history, sent []published, clients []*sseClient, windows []window
 			r.FalseResets[rs.Reason]++
 		}
 	}
-	res.Total = Row{Fault: "total", Resets: map[string]int{}, FalseResets: map[string]int{}}
-	for _, name := range order {
-		r := rows[name]
-		res.Rows = append(res.Rows, *r)
-		res.Total.add(*r)
-	}
+	res.Rows, res.Total = rows.list()
 	return res
 }
 

@@ -65,6 +65,54 @@ func (t *Row) add(r Row) {
 	}
 }
 
+// rowSet keeps one Row per fault kind, in the order they first ran, after
+// the baseline (events before the first fault).
+type rowSet struct {
+	rows  map[string]*Row
+	order []string
+}
+
+func newRowSet(windows []window) *rowSet {
+	s := &rowSet{rows: map[string]*Row{}}
+	s.get("baseline")
+	for _, w := range windows {
+		s.get(w.Fault).Runs++
+	}
+	return s
+}
+
+func (s *rowSet) get(name string) *Row {
+	r := s.rows[name]
+	if r == nil {
+		r = &Row{Fault: name, Resets: map[string]int{}, FalseResets: map[string]int{}}
+		s.rows[name] = r
+		s.order = append(s.order, name)
+	}
+	return r
+}
+
+// list gives the rows and their total.
+func (s *rowSet) list() ([]Row, Row) {
+	total := Row{Fault: "total", Resets: map[string]int{}, FalseResets: map[string]int{}}
+	var out []Row
+	for _, name := range s.order {
+		out = append(out, *s.rows[name])
+		total.add(*s.rows[name])
+	}
+	return out, total
+}
+
+// publishWindow gives the fault during which event n was first published.
+func publishWindow(windows []window, sent []published) func(n int64) string {
+	at := windowFinder(windows)
+	return func(n int64) string {
+		if n < 1 || n > int64(len(sent)) {
+			return "baseline"
+		}
+		return at(sent[n-1].At)
+	}
+}
+
 // windowFinder gives the fault that most recently started at t (unix ns).
 func windowFinder(windows []window) func(t int64) string {
 	return func(t int64) string {
@@ -128,28 +176,10 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 	if !removes {
 		res.AckedGone = h.ackedGone
 	}
-	rows := map[string]*Row{}
-	var order []string
-	row := func(name string) *Row {
-		r := rows[name]
-		if r == nil {
-			r = &Row{Fault: name, Resets: map[string]int{}, FalseResets: map[string]int{}}
-			rows[name] = r
-			order = append(order, name)
-		}
-		return r
-	}
-	row("baseline")
-	for _, w := range windows {
-		row(w.Fault).Runs++
-	}
+	rows := newRowSet(windows)
+	row := rows.get
 	windowAt := windowFinder(windows)
-	byPub := func(n int64) string {
-		if n < 1 || n > int64(len(sent)) {
-			return "baseline"
-		}
-		return windowAt(sent[n-1].At)
-	}
+	byPub := publishWindow(windows, sent)
 	describe := func(c *sseClient, n int64, what string) string {
 		via := "load balancer"
 		if c.node >= 0 {
@@ -229,15 +259,12 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 		}
 		res.Windows = append(res.Windows, wl)
 	}
-	res.Total = Row{Fault: "total", Resets: map[string]int{}, FalseResets: map[string]int{}}
 	var all []int64
-	for _, name := range order {
-		r := rows[name]
-		r.Live = dist(live[name])
+	for _, name := range rows.order {
+		rows.get(name).Live = dist(live[name])
 		all = append(all, live[name]...)
-		res.Rows = append(res.Rows, *r)
-		res.Total.add(*r)
 	}
+	res.Rows, res.Total = rows.list()
 	res.Total.Live = dist(all)
 	return res
 }
