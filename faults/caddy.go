@@ -28,6 +28,7 @@ type caddyNode struct {
 // lets clients notice a frozen node; close_delay bounds how long a reload
 // keeps old streams.
 type nodeSettings struct {
+	Name          string
 	Admin, Listen string
 	NATS          []string
 	Heartbeat     time.Duration
@@ -46,6 +47,8 @@ var nodeCaddyfile = template.Must(template.New("node").Parse(`{
 
 http://{{.Listen}} {
 	bind 127.0.0.1
+	# Which node served a stream, for the suite's diagnostics.
+	header X-Sse-Node {{.Name}}
 	respond /healthz 200
 	sse /events faults.> {
 		stream FAULTS

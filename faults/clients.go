@@ -55,6 +55,18 @@ type resetSeen struct {
 	Before int
 }
 
+// streamSeen is one stream a client opened: when, on which node, with which
+// Last-Event-ID, after how many events.
+type streamSeen struct {
+	At     int64
+	Node   string
+	LastID string
+	Before int
+}
+
+// nodeHeader names the node that served a stream (set in the nodes' config).
+const nodeHeader = "X-Sse-Node"
+
 // sseClient is one EventSource-like client: it reconnects with Last-Event-ID
 // whenever its stream ends or goes quiet, and records everything it gets.
 type sseClient struct {
@@ -72,6 +84,7 @@ type sseClient struct {
 	conn    net.Conn
 	events  []received
 	resets  []resetSeen
+	streams []streamSeen
 	foreign int64
 	badIDs  int64
 
@@ -145,12 +158,16 @@ func (c *sseClient) stream(ctx context.Context) error {
 	} else {
 		c.br.Reset(conn)
 	}
-	body, err := sseclient.ReadResponse(c.br)
+	body, err := sseclient.ReadResponse(c.br, nodeHeader)
 	if err != nil {
 		return err
 	}
 	c.p.Reset()
 	c.connects.Add(1)
+	c.mu.Lock()
+	c.streams = append(c.streams, streamSeen{At: time.Now().UnixNano(), Node: body.Header(nodeHeader),
+		LastID: string(c.p.LastID()), Before: len(c.events)})
+	c.mu.Unlock()
 	c.streamN.Store(0)
 	for {
 		if until := c.stallUntil.Load(); until > 0 {

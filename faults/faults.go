@@ -61,7 +61,7 @@ func lookupFault(name string) (fault, bool) {
 }
 
 // parseFaults reads a comma-separated fault list ("all": every fault;
-// "short": the short form's).
+// "short": the short form's; a+b: a and b at once).
 func parseFaults(list string) ([]fault, error) {
 	switch list {
 	case "all":
@@ -79,6 +79,14 @@ func parseFaults(list string) ([]fault, error) {
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
+			continue
+		}
+		if strings.Contains(name, "+") { // a+b: these at once
+			parts, err := parseFaults(strings.ReplaceAll(name, "+", ","))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, mixed(parts))
 			continue
 		}
 		f, ok := lookupFault(name)

@@ -25,8 +25,9 @@ type Result struct {
 	Total     Row           `json:"total"`
 	Windows   []WindowLive  `json:"windows"`
 	KV        *KVResult     `json:"kv"`
-	Samples   []string      `json:"samples,omitempty"` // some of the violations, for a reproduction
-	SelfTest  string        `json:"self_test"`         // the checker, fed a tampered copy of one client
+	Samples   []string      `json:"samples,omitempty"`   // some of the violations, for a reproduction
+	SelfTest  string        `json:"self_test"`           // the checker, fed a tampered copy of one client
+	Diagnosis string        `json:"diagnosis,omitempty"` // file with the timelines of clients with violations
 	Failures  []string      `json:"failures,omitempty"`
 	Elapsed   time.Duration `json:"elapsed_ns"`
 }
@@ -204,11 +205,13 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 		c.mu.Unlock()
 	}
 	h.learnEpochs(records)
+	var diag diagnosis
 	for _, c := range clients {
 		c.mu.Lock()
 		events, resets := c.events, c.resets
 		c.mu.Unlock()
 		v := checkClient(h, c.topics, events, resets, replayLimit)
+		diag.client(c, h, sent, v)
 		for _, e := range events {
 			row(byPub(e.N)).Events++
 		}
@@ -242,6 +245,7 @@ func judge(cfg Config, h history, sent []published, clients []*sseClient, window
 			sample(fmt.Sprintf("client %d: %d reset(s) %q the stream does not bear out", c.idx, n, k))
 		}
 	}
+	res.Diagnosis = diag.write(cfg.Dir)
 	res.SelfTest = selfTest(h, clients)
 	live := map[string][]int64{}
 	for _, w := range windows {

@@ -122,6 +122,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			links = append(links, ports.proxy(i, j))
 		}
 		conf := render(nodeCaddyfile, nodeSettings{
+			Name:  "caddy" + strconv.Itoa(i+1),
 			Admin: ports.nodeAdmin(i), Listen: ports.node(i), NATS: links,
 			Heartbeat: time.Second, ReplayLimit: replayLimit, CloseDelay: time.Second,
 		})

@@ -33,7 +33,7 @@ func run() int {
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for logs and stores (default: a new temporary one)")
 	fs.IntVar(&cfg.PortBase, "port-base", 24200, "first of the loopback ports the run uses (about 70 from here)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of every random choice (node, durations, fault order)")
-	fs.StringVar(&cfg.Faults, "faults", "short", "comma-separated faults, run in this order, then mixed; short: the short form's; all: every fault")
+	fs.StringVar(&cfg.Faults, "faults", "short", "comma-separated faults, run in this order, then three at once (-mixed); a+b runs a and b at once; short: the short form's; all: every fault")
 	fs.BoolVar(&cfg.Mixed, "mixed", true, "after the single faults, run three of them at once")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "long form: after the list, keep injecting random faults until this much time has passed")
 	fs.IntVar(&cfg.Clients, "clients", 200, "SSE clients through the load balancer (plus one probe per node)")
@@ -94,6 +94,9 @@ func run() int {
 	fmt.Print(md)
 	for _, s := range res.Samples {
 		fmt.Println("  " + s)
+	}
+	if res.Diagnosis != "" {
+		fmt.Println("  timelines of the clients with violations: " + res.Diagnosis)
 	}
 	for _, f := range res.Failures {
 		fmt.Println("  fault not applied: " + f)

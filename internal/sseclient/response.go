@@ -45,11 +45,23 @@ type Body struct {
 	chunked bool
 	left    int64 // bytes left in the current chunk or Content-Length body; -1: until EOF
 	crlf    bool  // a chunk's trailing CRLF is still to be read
+	kept    [][2]string
+}
+
+// Header is the value of a response header ReadResponse was asked to keep.
+func (b *Body) Header(name string) string {
+	for _, h := range b.kept {
+		if h[0] == name {
+			return h[1]
+		}
+	}
+	return ""
 }
 
 // ReadResponse parses the status line and headers and returns the body. Only
-// 200 with a text/event-stream content type is accepted.
-func ReadResponse(br *bufio.Reader) (Body, error) {
+// 200 with a text/event-stream content type is accepted. The values of the
+// headers named in keep are kept for Body.Header.
+func ReadResponse(br *bufio.Reader, keep ...string) (Body, error) {
 	b := Body{br: br, left: -1}
 	line, err := br.ReadSlice('\n')
 	if err != nil {
@@ -85,6 +97,11 @@ func ReadResponse(br *bufio.Reader) (Body, error) {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil {
 				b.left = n
+			}
+		}
+		for _, k := range keep {
+			if bytes.EqualFold(name, []byte(k)) {
+				b.kept = append(b.kept, [2]string{k, string(value)})
 			}
 		}
 	}

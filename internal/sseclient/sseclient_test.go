@@ -60,12 +60,15 @@ func TestParser(t *testing.T) {
 }
 
 func TestChunkedBody(t *testing.T) {
-	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
+	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Node: n1\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"6\r\n: ok\n\n\r\n" + "a;ext=1\r\ndata: hi\n\n\r\n" + "0\r\n\r\n"
 	br := bufio.NewReaderSize(strings.NewReader(raw), 64)
-	b, err := ReadResponse(br)
+	b, err := ReadResponse(br, "X-Node")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.Header("X-Node") != "n1" || b.Header("Content-Type") != "" {
+		t.Fatalf("kept headers: %q", b.kept)
 	}
 	var got []byte
 	for {
