@@ -20,7 +20,8 @@ type Parser struct {
 	line   []byte // partial line carried over to the next feed
 	data   []byte // data buffer: every data value followed by LF
 	evType []byte // event type buffer
-	lastID []byte // last event ID buffer; survives reconnects like EventSource's
+	idBuf  []byte // last event ID buffer: set by each id field
+	lastID []byte // last event ID string: idBuf as of the last dispatch; sent on reconnect
 	retry  int64  // last valid retry field in ms, -1 when none was seen
 
 	comments int64
@@ -36,6 +37,10 @@ func NewParser(h Handler) *Parser {
 
 // LastID is the last event ID seen, sent back as Last-Event-ID. It is only
 // valid until the next Feed.
+//
+// As in EventSource, an id takes effect only when its event is dispatched (at
+// the blank line): a stream cut between an event's id and its end must not
+// move the client past an event it never got.
 func (p *Parser) LastID() []byte { return p.lastID }
 
 // Retry is the last valid retry field in milliseconds, -1 when none was seen.
@@ -52,6 +57,7 @@ func (p *Parser) Reset() {
 	p.evType = p.evType[:0]
 	p.started = false
 	p.afterCR = false
+	p.idBuf = append(p.idBuf[:0], p.lastID...) // an id of an event cut short is forgotten
 }
 
 // Feed processes the next bytes of the stream. Line ends are found with
@@ -123,7 +129,7 @@ func (p *Parser) processLine(line []byte) {
 		p.data = append(p.data, '\n')
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
-			p.lastID = append(p.lastID[:0], value...)
+			p.idBuf = append(p.idBuf[:0], value...)
 		}
 	case "retry":
 		if allDigits(value) {
@@ -137,6 +143,7 @@ func (p *Parser) processLine(line []byte) {
 var defaultEventType = []byte("message")
 
 func (p *Parser) dispatch() {
+	p.lastID = append(p.lastID[:0], p.idBuf...)
 	if len(p.data) == 0 {
 		p.evType = p.evType[:0]
 		return

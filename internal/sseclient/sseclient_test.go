@@ -59,6 +59,25 @@ func TestParser(t *testing.T) {
 	}
 }
 
+// The id sent back on reconnect is that of the last dispatched event, not of
+// one cut short before its blank line.
+func TestLastIDOnlyAtDispatch(t *testing.T) {
+	p := NewParser(&recorder{})
+	p.Feed([]byte("id: 5\ndata: a\n\nid: 6\ndata: b\n"))
+	if got := string(p.LastID()); got != "5" {
+		t.Fatalf("LastID %q after a cut event, want 5", got)
+	}
+	p.Reset()
+	p.Feed([]byte("data: c\n\n"))
+	if got := string(p.LastID()); got != "5" {
+		t.Fatalf("LastID %q after reconnect, want 5", got)
+	}
+	p.Feed([]byte("id: 7\n\n"))
+	if got := string(p.LastID()); got != "7" {
+		t.Fatalf("LastID %q after an id-only block, want 7", got)
+	}
+}
+
 func TestChunkedBody(t *testing.T) {
 	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Node: n1\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		"6\r\n: ok\n\n\r\n" + "a;ext=1\r\ndata: hi\n\n\r\n" + "0\r\n\r\n"
