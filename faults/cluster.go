@@ -164,6 +164,8 @@ func waitLeader(ctx context.Context, js jetstream.JetStream, not string, limit t
 // connectNATS is the suite's own connection (publisher, admin, read-back),
 // straight to the servers, not through the proxies.
 func connectNATS(urls, name string) (*nats.Conn, error) {
+	// Async errors (a write to a server being killed) are the faults at work.
 	return nats.Connect(urls, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
-		nats.Timeout(2*time.Second), nats.RetryOnFailedConnect(true))
+		nats.Timeout(2*time.Second), nats.RetryOnFailedConnect(true),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 }
