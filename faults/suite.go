@@ -14,8 +14,6 @@ import (
 	"os"
 	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Config is one run of the suite.
@@ -79,78 +77,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	run := "r" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	e := &env{ctx: ctx, log: lg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), deleted: map[uint64]bool{}, inc: 1}
 
-	cluster := newNATSCluster(cfg.NATSBin, cfg.Dir, ports, natsServers)
-	e.cluster = cluster
-	defer cluster.stop()
-	lg.Printf("starting %d nats-servers (JetStream, cluster on loopback)", natsServers)
-	if err := cluster.start(ctx); err != nil {
-		return nil, err
-	}
-	nc, err := connectNATS(cluster.urls(), "sse-faults")
+	nc, stopTopology, err := startTopology(ctx, cfg, ports, e)
+	defer stopTopology()
 	if err != nil {
 		return nil, err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	e.js = js
-	if err := createStream(ctx, js, natsServers); err != nil {
-		return nil, err
-	}
-	if err := createKVStream(ctx, js, natsServers); err != nil {
-		return nil, err
-	}
-	leader, _, err := waitLeader(ctx, js, "", 30*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	lg.Printf("stream %s R%d, leader %s", streamName, natsServers, leader)
-
-	var nodeAddrs []string
-	for i := range cfg.Nodes {
-		var links []string
-		var proxies []*linkProxy
-		for j := range natsServers {
-			p, err := newLinkProxy(ports.proxy(i, j), ports.natsClient(j))
-			if err != nil {
-				return nil, err
-			}
-			defer p.close()
-			proxies = append(proxies, p)
-			links = append(links, ports.proxy(i, j))
-		}
-		conf := render(nodeCaddyfile, nodeSettings{
-			Name:  "caddy" + strconv.Itoa(i+1),
-			Admin: ports.nodeAdmin(i), Listen: ports.node(i), NATS: links,
-			Heartbeat: time.Second, ReplayLimit: replayLimit, CloseDelay: time.Second,
-		})
-		n, err := newCaddy("caddy"+strconv.Itoa(i+1), cfg.CaddyBin, cfg.Dir, ports.node(i), ports.nodeAdmin(i), conf)
-		if err != nil {
-			return nil, err
-		}
-		n.proxies = proxies
-		defer n.proc.stop(5 * time.Second)
-		e.nodes = append(e.nodes, n)
-		nodeAddrs = append(nodeAddrs, ports.node(i))
-	}
-	for _, n := range e.nodes {
-		lg.Printf("starting %s on %s", n.name, n.addr)
-		if err := n.start(ctx, true); err != nil {
-			return nil, err
-		}
-	}
-	lb, err := newCaddy("lb", cfg.CaddyBin, cfg.Dir, ports.lb(), ports.lbAdmin(),
-		render(lbCaddyfile, lbSettings{Admin: ports.lbAdmin(), Listen: ports.lb(), Nodes: nodeAddrs}))
-	if err != nil {
-		return nil, err
-	}
-	defer lb.proc.stop(5 * time.Second)
-	if err := lb.start(ctx, false); err != nil {
-		return nil, err
-	}
-	e.lb = lb
+	js := e.js
 
 	var clients []*sseClient
 	for i := range cfg.Clients {
@@ -203,44 +135,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := e.sleep(3 * time.Second); err != nil {
 		return nil, err
 	}
-	var windows []window
-	var failures []string
-	step := func(f fault) error {
-		lg.Printf("fault %s: %s", f.name, f.what)
-		w, err := f.run(e)
-		if w.Ready.IsZero() {
-			w.Ready = time.Now()
-		}
-		windows = append(windows, w)
-		if err != nil {
-			failures = append(failures, f.name+": "+err.Error())
-			lg.Printf("fault %s failed: %v", f.name, err)
-			if ctx.Err() != nil {
-				return err
-			}
-		}
-		lg.Printf("  %s", w.Detail)
-		waitLive(ctx, clients, pub, w.Ready, 30*time.Second)
-		return e.sleep(cfg.Settle)
-	}
-	for _, f := range faults {
-		if err := step(f); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Mixed && len(faults) >= 2 {
-		if err := step(mixed(e.pickMix(faults, 3))); err != nil {
-			return nil, err
-		}
-	}
-	for cfg.Duration > 0 && time.Since(began) < cfg.Duration && len(faults) > 0 {
-		f := faults[e.intn(len(faults))]
-		if e.intn(4) == 0 && len(faults) >= 2 {
-			f = mixed(e.pickMix(faults, 2+e.intn(2)))
-		}
-		if err := step(f); err != nil {
-			return nil, err
-		}
+	windows, failures, err := e.runSchedule(cfg, faults, began, clients)
+	if err != nil {
+		return nil, err
 	}
 
 	stopPublishing()
@@ -274,71 +171,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// pickMix chooses k distinct faults of the list, at most one of each kind
-// that kills NATS servers (two at once would take the stream's quorum).
-func (e *env) pickMix(faults []fault, k int) []fault {
-	idx := make([]int, len(faults))
-	for i := range idx {
-		idx[i] = i
-	}
-	e.rngMu.Lock()
-	e.rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
-	e.rngMu.Unlock()
-	var out []fault
-	natsKills, nodeFaults := 0, 0
-	for _, i := range idx {
-		f := faults[i]
-		if isNATSKill(f.name) {
-			if natsKills > 0 {
-				continue
-			}
-			natsKills++
-		}
-		if isNodeFault(f.name) {
-			if nodeFaults > 0 {
-				continue
-			}
-			nodeFaults++
-		}
-		if isStreamFault(f.name) {
-			continue
-		}
-		out = append(out, f)
-		if len(out) == k {
-			break
-		}
-	}
-	return out
-}
-
-func isNATSKill(name string) bool {
-	switch name {
-	case "nats-leader-kill", "nats-follower-kill", "nats-connected-kill", "nats-cluster-restart":
-		return true
-	}
-	return false
-}
-
-// isNodeFault: faults that pick one Caddy node; two at once could pick the
-// same node and undo each other (a restart of a frozen process).
-func isNodeFault(name string) bool {
-	switch name {
-	case "caddy-kill", "caddy-reload", "caddy-freeze", "partition", "partition-long", "link-cut", "slow-link":
-		return true
-	}
-	return false
-}
-
-// isStreamFault: faults that change the stream or need every client; they
-// run alone.
-func isStreamFault(name string) bool {
-	switch name {
-	case "stream-purge", "stream-delete-msg", "stream-limits", "stream-recreate", "kv-burst":
-		return true
-	}
-	return false
-}
-
 func waitConnected(ctx context.Context, clients []*sseClient, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
@@ -356,27 +188,6 @@ func waitConnected(ctx context.Context, clients []*sseClient, limit time.Duratio
 		}
 		if !sleepCtx(ctx, 100*time.Millisecond) {
 			return ctx.Err()
-		}
-	}
-}
-
-// waitLive waits until every node's probe got an event published after
-// ready (bounded), so the next fault starts on a live system.
-func waitLive(ctx context.Context, clients []*sseClient, pub *publisher, ready time.Time, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		live := true
-		for _, c := range clients {
-			if c.node < 0 {
-				continue
-			}
-			n := c.lastN()
-			if n == 0 || pub.publishedAt(n) < ready.UnixNano() {
-				live = false
-			}
-		}
-		if live || !sleepCtx(ctx, 50*time.Millisecond) {
-			return
 		}
 	}
 }
