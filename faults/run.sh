@@ -33,10 +33,18 @@ go build -o "$BIN/caddy" ./cmd/caddy
 go build -o "$BIN/nats-server" github.com/nats-io/nats-server/v2
 go build -o "$BIN/sse-faults" ./cmd/sse-faults
 
-rc=0
+# In the background, so a TERM or INT to this script reaches sse-faults, which then stops what it started.
 "$BIN/sse-faults" -caddy "$BIN/caddy" -nats-server "$BIN/nats-server" -dir "$OUT/run" \
 	-port-base "${FAULTS_PORT_BASE:-24200}" -seed 1 -clients 200 -rate 100 -faults short \
-	-md "$OUT/result.md" -json "$OUT/result.json" "$@" || rc=$?
+	-md "$OUT/result.md" -json "$OUT/result.json" "$@" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
+rc=0
+wait "$pid" || rc=$?
+if kill -0 "$pid" 2>/dev/null; then # interrupted: wait for its cleanup
+	rc=0
+	wait "$pid" || rc=$?
+fi
 case $rc in
 0) log "passed in ${SECONDS}s; results in $OUT" ;;
 3) log "a promise was broken (see the table above); logs in $OUT/run" ;;
