@@ -122,11 +122,12 @@ func (c *sseClient) loop(ctx context.Context) {
 			sleepCtx(ctx, time.Until(time.Unix(0, until)))
 			c.awayUntil.Store(0)
 		}
-		err := c.stream(ctx)
+		// Any end is followed by a reconnect; what ended it shows in the
+		// record (streams, events), not here.
+		_ = c.stream(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		_ = err
 		sleepCtx(ctx, clientBackoff/2+rand.N(clientBackoff))
 	}
 }

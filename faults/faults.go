@@ -143,7 +143,7 @@ func mixed(faults []fault) fault {
 }
 
 func caddyKill(e *env) (window, error) {
-	i, n := e.pickNode()
+	_, n := e.pickNode()
 	w := window{Fault: "caddy-kill", Start: time.Now(), Detail: n.name}
 	n.proc.kill()
 	if err := e.sleep(e.jitter(2 * time.Second)); err != nil {
@@ -154,7 +154,6 @@ func caddyKill(e *env) (window, error) {
 		return w, err
 	}
 	w.Detail = fmt.Sprintf("%s killed, restarted, feed up %.2fs after the restart", n.name, time.Since(w.Ready).Seconds())
-	_ = i
 	return w, nil
 }
 
