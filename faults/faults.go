@@ -285,25 +285,30 @@ func clusterRestart(e *env) (window, error) {
 }
 
 func clientStorm(e *env) (window, error) {
-	w := window{Fault: "client-storm", Start: time.Now()}
-	cs := e.fleet.balanced()
-	for _, c := range cs {
-		c.drop()
-	}
-	w.Ready = time.Now()
-	w.Detail = fmt.Sprintf("%d clients dropped at once", len(cs))
-	return w, e.sleep(2 * time.Second)
+	return dropAll(e, "client-storm", "dropped at once", nil)
 }
 
+// clientDropMidReplay drops every client, and each again after 1-5 events
+// of the stream it reconnects to: the replay of what it missed.
 func clientDropMidReplay(e *env) (window, error) {
-	w := window{Fault: "client-drop-mid-replay", Start: time.Now()}
+	return dropAll(e, "client-drop-mid-replay", "dropped twice", func(c *sseClient) {
+		c.dropAfter.Store(int64(1 + e.intn(5)))
+	})
+}
+
+// dropAll ends every balanced client's stream at once (after prepare); they
+// all reconnect with Last-Event-ID together.
+func dropAll(e *env, name, what string, prepare func(*sseClient)) (window, error) {
+	w := window{Fault: name, Start: time.Now()}
 	cs := e.fleet.balanced()
 	for _, c := range cs {
-		c.dropAfter.Store(int64(1 + e.intn(5)))
+		if prepare != nil {
+			prepare(c)
+		}
 		c.drop()
 	}
 	w.Ready = time.Now()
-	w.Detail = fmt.Sprintf("%d clients dropped twice", len(cs))
+	w.Detail = fmt.Sprintf("%d clients %s", len(cs), what)
 	return w, e.sleep(2 * time.Second)
 }
 
