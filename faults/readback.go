@@ -11,9 +11,22 @@ import (
 )
 
 // readBack reads every message of this run still in the stream, in order,
-// with an ordered consumer (the suite's own, after the clients are done).
+// with an ordered consumer (the suite's own, after the clients are done). A
+// cluster just through faults may refuse for a moment: it retries for a
+// minute.
 func readBack(ctx context.Context, js jetstream.JetStream, stream, run string) ([]stored, error) {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := readBackOnce(ctx, js, stream, run)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return out, err
+		}
+		sleepCtx(ctx, time.Second)
+	}
+}
+
+func readBackOnce(ctx context.Context, js jetstream.JetStream, stream, run string) ([]stored, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {

@@ -144,13 +144,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	lg.Printf("publishing stopped; waiting for acknowledgements and for clients to catch up")
 	if err := pub.settle(ctx, 30*time.Second); err != nil {
 		failures = append(failures, "publisher: "+err.Error())
+		lg.Printf("publisher: %v", err)
 	}
 	if err := kvPub.settle(ctx, 30*time.Second); err != nil {
 		failures = append(failures, "KV publisher: "+err.Error())
+		lg.Printf("KV publisher: %v", err)
 	}
 	sent, kvSent := pub.snapshot(), kvPub.snapshot()
-	drain(ctx, clients, sent, 30*time.Second)
-	drain(ctx, kvClients, kvSent, 10*time.Second)
+	if n := drain(ctx, clients, sent, 30*time.Second); n > 0 {
+		lg.Printf("%d clients did not get the last event within 30 s", n)
+	}
+	if n := drain(ctx, kvClients, kvSent, 10*time.Second); n > 0 {
+		lg.Printf("%d KV clients did not get the last event within 10 s", n)
+	}
+	lg.Printf("reading the streams back")
 	e.fleet.stop()
 	back, err := readBack(ctx, js, streamName, run)
 	if err != nil {
@@ -193,37 +200,40 @@ func waitConnected(ctx context.Context, clients []*sseClient, limit time.Duratio
 }
 
 // drain waits until every client holds the last acknowledged event of its
-// subjects (bounded).
-func drain(ctx context.Context, clients []*sseClient, sent []published, limit time.Duration) {
-	// The last event by stream position, per subject and overall: retries
-	// store some events after higher numbers.
+// subjects (bounded) and says how many do not.
+func drain(ctx context.Context, clients []*sseClient, sent []published, limit time.Duration) (behind int) {
+	// The last event by stream position (incarnation, then sequence), per
+	// subject and overall: retries store some events after higher numbers.
 	last := map[string]int64{}
-	lastSeq := map[string]uint64{}
+	lastKey := map[string]uint64{}
 	var lastAll int64
-	var lastAllSeq uint64
+	var lastAllKey uint64
 	for i, p := range sent {
-		if p.Seq > lastSeq[p.Subject] {
-			last[p.Subject], lastSeq[p.Subject] = int64(i+1), p.Seq
+		if p.Seq == 0 {
+			continue
 		}
-		if p.Seq > lastAllSeq {
-			lastAll, lastAllSeq = int64(i+1), p.Seq
+		k := posKey(p.Inc, p.Seq)
+		if k > lastKey[p.Subject] {
+			last[p.Subject], lastKey[p.Subject] = int64(i+1), k
+		}
+		if k > lastAllKey {
+			lastAll, lastAllKey = int64(i+1), k
 		}
 	}
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		done := true
+	for {
+		behind = 0
 		for _, c := range clients {
 			want := lastAll
 			if len(c.topics) == 1 {
 				want = last[c.topics[0]]
 			}
 			if !c.holds(want) {
-				done = false
-				break
+				behind++
 			}
 		}
-		if done || !sleepCtx(ctx, 100*time.Millisecond) {
-			return
+		if behind == 0 || time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+			return behind
 		}
 	}
 }
