@@ -3,7 +3,7 @@
 // publisher and recording SSE clients, all on loopback, with faults injected
 // one at a time and mixed. faults/run.sh builds the binaries and runs it.
 //
-//	sse-faults -caddy BIN -nats-server BIN [-faults a,b|all] [-seed N] [-duration D]
+//	sse-faults -caddy BIN -nats-server BIN [-faults short|all|a,b,c+d] [-seed N] [-duration D]
 //
 // Exit status: 0 pass, 3 a promise was broken (see the table), 1 the run
 // failed, 2 usage.
@@ -31,7 +31,7 @@ func run() int {
 	fs.StringVar(&cfg.CaddyBin, "caddy", "", "Caddy binary with the sse module (go build ./cmd/caddy)")
 	fs.StringVar(&cfg.NATSBin, "nats-server", "", "nats-server binary")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for logs and stores (default: a new temporary one)")
-	fs.IntVar(&cfg.PortBase, "port-base", 24200, "first of the loopback ports the run uses (about 70 from here)")
+	fs.IntVar(&cfg.PortBase, "port-base", 24200, "first of the loopback ports the run uses (it takes the next 60-130, by -nodes)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of every random choice (node, durations, fault order)")
 	fs.StringVar(&cfg.Faults, "faults", "short", "comma-separated faults, run in this order, then three at once (-mixed); a+b runs a and b at once; short: the short form's; all: every fault")
 	fs.BoolVar(&cfg.Mixed, "mixed", true, "after the single faults, run three of them at once")
