@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -196,51 +196,8 @@ type recorded struct{ id, typ, data string }
 
 type recorder struct{ events []recorded }
 
-func (r *recorder) onEvent(id, typ, data []byte) {
+func (r *recorder) OnEvent(id, typ, data []byte) {
 	r.events = append(r.events, recorded{string(id), string(typ), string(data)})
-}
-
-func TestParser(t *testing.T) {
-	tests := []struct {
-		name  string
-		in    string
-		want  []recorded
-		retry int64
-	}{
-		{"lf", "id: 1\ndata: a\n\n", []recorded{{"1", "message", "a"}}, -1},
-		{"crlf", "id: 1\r\ndata: a\r\n\r\n", []recorded{{"1", "message", "a"}}, -1},
-		{"cr", "id: 1\rdata: a\r\r", []recorded{{"1", "message", "a"}}, -1},
-		{"bom", "\xEF\xBB\xBFdata: a\n\n", []recorded{{"", "message", "a"}}, -1},
-		{"bom only once", "\xEF\xBB\xBFdata: a\n\n\xEF\xBB\xBFdata: b\n\n", []recorded{{"", "message", "a"}}, -1},
-		{"multi data", "data: a\ndata:b\ndata\n\n", []recorded{{"", "message", "a\nb\n"}}, -1},
-		{"event type", "event: reset\ndata: {}\n\ndata: x\n\n", []recorded{{"", "reset", "{}"}, {"", "message", "x"}}, -1},
-		{"comment", ": hello\n\ndata: x\n\n", []recorded{{"", "message", "x"}}, -1},
-		{"no data no event", "event: x\nid: 7\n\ndata: y\n\n", []recorded{{"7", "message", "y"}}, -1},
-		{"id persists", "id: 5\ndata: a\n\ndata: b\n\n", []recorded{{"5", "message", "a"}, {"5", "message", "b"}}, -1},
-		{"id with NUL ignored", "id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n", []recorded{{"1", "message", "a"}, {"1", "message", "b"}}, -1},
-		{"empty id clears", "id: 1\ndata: a\n\nid\ndata: b\n\n", []recorded{{"1", "message", "a"}, {"", "message", "b"}}, -1},
-		{"retry", "retry: 1500\n\nretry: 15x\n\n", nil, 1500},
-		{"only one space stripped", "data:  a\n\n", []recorded{{"", "message", " a"}}, -1},
-		{"unterminated event dropped", "data: a\n\ndata: b\n", []recorded{{"", "message", "a"}}, -1},
-		{"unknown field", "foo: bar\ndata: a\n\n", []recorded{{"", "message", "a"}}, -1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			// Every split into two feeds must give the same result.
-			for cut := 0; cut <= len(tc.in); cut++ {
-				rec := &recorder{}
-				p := newParser(rec)
-				p.feed([]byte(tc.in[:cut]))
-				p.feed([]byte(tc.in[cut:]))
-				if fmt.Sprint(rec.events) != fmt.Sprint(tc.want) {
-					t.Fatalf("cut %d: got %q, want %q", cut, rec.events, tc.want)
-				}
-				if p.retry != tc.retry {
-					t.Fatalf("cut %d: retry %d, want %d", cut, p.retry, tc.retry)
-				}
-			}
-		})
-	}
 }
 
 func TestSeqTracker(t *testing.T) {
@@ -304,45 +261,13 @@ func TestHistogram(t *testing.T) {
 	}
 }
 
-func TestChunkedBody(t *testing.T) {
-	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
-		"6\r\n: ok\n\n\r\n" + "a;ext=1\r\ndata: hi\n\n\r\n" + "0\r\n\r\n"
-	br := bufio.NewReaderSize(strings.NewReader(raw), 64)
-	b, err := readResponse(br)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []byte
-	for {
-		p, err := b.next()
-		got = append(got, p...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if string(got) != ": ok\n\ndata: hi\n\n" {
-		t.Fatalf("body %q", got)
-	}
-	for _, bad := range []string{
-		"HTTP/1.1 204 No Content\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
-	} {
-		if _, err := readResponse(bufio.NewReader(strings.NewReader(bad))); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 func TestBareFrame(t *testing.T) {
 	got := string(appendBareFrame(nil, "e", 7, []byte("a\r\nb\rc\nd")))
 	if want := "id: e-7\ndata: a\ndata: b\ndata: c\ndata: d\n\n"; got != want {
 		t.Fatalf("%q, want %q", got, want)
 	}
 	rec := &recorder{}
-	newParser(rec).feed([]byte(got))
+	sseclient.NewParser(rec).Feed([]byte(got))
 	if len(rec.events) != 1 || rec.events[0].data != "a\nb\nc\nd" || rec.events[0].id != "e-7" {
 		t.Fatalf("parsed %q", rec.events)
 	}

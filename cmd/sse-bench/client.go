@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
 )
 
 // client is one lean SSE connection: one goroutine, one small bufio reader,
@@ -21,7 +23,7 @@ type client struct {
 	dialer *net.Dialer
 	slow   bool // stops reading in the slow scenario
 
-	p   *parser
+	p   *sseclient.Parser
 	seq seqTracker
 	br  *bufio.Reader
 
@@ -120,30 +122,30 @@ func (c *client) run() {
 
 // connect dials from this client's source address, sends the request and
 // reads the response head.
-func (c *client) connect() (net.Conn, body, error) {
+func (c *client) connect() (net.Conn, sseclient.Body, error) {
 	f := c.f
 	conn, err := c.dialer.DialContext(f.ctx, "tcp", f.cfg.Addr)
 	if err != nil {
-		return nil, body{}, err
+		return nil, sseclient.Body{}, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(f.cfg.DialTimeout))
-	req := appendRequest(make([]byte, 0, 256), f.cfg.Target, f.cfg.Host, c.p.lastID)
+	req := sseclient.AppendRequest(make([]byte, 0, 256), f.cfg.Target, f.cfg.Host, c.p.LastID())
 	if _, err := conn.Write(req); err != nil {
 		_ = conn.Close()
-		return nil, body{}, err
+		return nil, sseclient.Body{}, err
 	}
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(conn, f.cfg.ReadBuf)
 	} else {
 		c.br.Reset(conn)
 	}
-	b, err := readResponse(c.br)
+	b, err := sseclient.ReadResponse(c.br)
 	if err != nil {
 		_ = conn.Close()
-		return nil, body{}, err
+		return nil, sseclient.Body{}, err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	c.p.reset()
+	c.p.Reset()
 	return conn, b, nil
 }
 
@@ -184,17 +186,17 @@ func (c *client) closeConn() {
 	c.mu.Unlock()
 }
 
-func (c *client) stream(b body) error {
+func (c *client) stream(b sseclient.Body) error {
 	for {
 		if c.stalled.Load() {
 			return errStalled
 		}
-		p, err := b.next()
+		p, err := b.Next()
 		if c.stalled.Load() {
 			return errStalled
 		}
 		if len(p) > 0 {
-			c.p.feed(p)
+			c.p.Feed(p)
 		}
 		if err != nil {
 			return err
@@ -224,14 +226,14 @@ func (c *client) awaitCut() {
 
 var resetType = []byte("reset")
 
-func (c *client) onEvent(_, typ, data []byte) {
+func (c *client) OnEvent(_, typ, data []byte) {
 	now := time.Now().UnixNano()
 	f := c.f
 	if bytes.Equal(typ, resetType) {
 		f.resets.Add(1)
 		return
 	}
-	run, n, t, ok := parsePayload(data)
+	run, n, t, ok := sseclient.ParsePayload(data)
 	if !ok || n < 1 || !bytes.Equal(run, f.run) {
 		f.foreign.Add(1)
 		return
