@@ -38,9 +38,9 @@ type TailConfig struct {
 const (
 	tailCheckEvery = 5 * time.Second // how often the stream's incarnation and first sequence are checked
 	// tailHeartbeat: a consumer whose server died is noticed after twice
-	// this (nats.go accepts 500ms to 30s; each heartbeat is one small
-	// message from the server while the stream is idle).
-	tailHeartbeat    = time.Second
+	// this, about a second (nats.go accepts 500ms to 30s; each heartbeat is
+	// one small message from the server while the stream is idle).
+	tailHeartbeat    = 500 * time.Millisecond
 	tailCheckTimeout = 2 * time.Second // one stream-state request: the periodic check, a gap
 	tailInactive     = time.Minute     // server drops a consumer we failed to delete
 	tailDropTimeout  = 2 * time.Second // deleting an old consumer, in the background
