@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +43,9 @@ type client struct {
 	sendq         atomic.Int64 // the server's largest send queue seen, bytes
 	roundAttempts atomic.Int32 // connection attempts in the current round
 	caughtAt      atomic.Int64 // ns from round start to reaching the target, +1; 0 = not yet
+	admittedAt    atomic.Int64 // ns from round start to the first admitted stream of the round, +1; 0 = not yet
+	roundTurned   atomic.Int32 // turned-away answers in the current round
+	received      int64        // events received, on any connection (only the client's goroutine touches it)
 }
 
 var errStalled = errors.New("stalled on purpose")
@@ -84,6 +90,15 @@ func (c *client) run() {
 			}
 			continue
 		}
+		if b.retryAfter >= 0 {
+			// Turned away (over a connect rate or a cap): come back when the server said, like a browser.
+			wait := c.turnedAway(conn, b)
+			_ = conn.Close()
+			if !sleepCtx(f.ctx, wait) {
+				return
+			}
+			continue
+		}
 		if first {
 			f.connectH.record(int64(time.Since(start)))
 		} else {
@@ -94,6 +109,9 @@ func (c *client) run() {
 		if !c.attach(conn) {
 			_ = conn.Close()
 			continue
+		}
+		if f.target.Load() > 0 && c.admittedAt.Load() == 0 {
+			c.admittedAt.Store(time.Now().UnixNano() - f.roundStart.Load() + 1)
 		}
 		c.everOpen.Store(true)
 		f.open.Add(1)
@@ -145,6 +163,41 @@ func (c *client) connect() (net.Conn, body, error) {
 	_ = conn.SetDeadline(time.Time{})
 	c.p.reset()
 	return conn, b, nil
+}
+
+// turnedAway reads a turned-away answer to its end, as an EventSource does with any stream, and returns how
+// long to wait before coming back: the stream's retry field (what a browser obeys), else its Retry-After
+// header. The answer must end at once and carry no events; one that does not is counted as malformed (the
+// events it did carry still go through the sequence check).
+func (c *client) turnedAway(conn net.Conn, b body) time.Duration {
+	f := c.f
+	head := time.Now()
+	_ = conn.SetReadDeadline(head.Add(f.cfg.DialTimeout))
+	received := c.received
+	err := c.stream(b)
+	ended := time.Since(head)
+	wait := time.Duration(b.retryAfter) * time.Second
+	var bad []string
+	if c.p.streamRetry >= 0 {
+		wait = time.Duration(c.p.streamRetry) * time.Millisecond
+	} else {
+		bad = append(bad, "no retry field")
+	}
+	if !errors.Is(err, io.EOF) {
+		bad = append(bad, fmt.Sprintf("did not end at once (%v after %s)", err, ended.Round(time.Millisecond)))
+	}
+	if c.received != received {
+		bad = append(bad, fmt.Sprintf("carried %d events", c.received-received))
+	}
+	if len(bad) > 0 {
+		f.turnAwayBad.Add(1)
+		f.noteErr(errors.New("turned-away answer: " + strings.Join(bad, ", ")))
+	}
+	f.turnAways.Add(1)
+	c.roundTurned.Add(1)
+	f.turnAwayEndH.record(int64(ended))
+	f.turnAwayRetryH.record(int64(wait))
+	return wait
 }
 
 // attach publishes the connection so drop and stall can reach it; it refuses
@@ -237,6 +290,7 @@ func (c *client) onEvent(_, typ, data []byte) {
 		return
 	}
 	f.delivered.Add(1)
+	c.received++
 	switch c.seq.observe(n) {
 	case seqDup:
 		f.dups.Add(1)

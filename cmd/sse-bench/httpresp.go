@@ -45,12 +45,15 @@ type body struct {
 	chunked bool
 	left    int64 // bytes left in the current chunk or Content-Length body; -1: until EOF
 	crlf    bool  // a chunk's trailing CRLF is still to be read
+	// retryAfter is the Retry-After header in seconds, -1 when absent. On a 200 event stream it marks a
+	// turned-away answer: the server asks the client to come back later (its stream ends at once).
+	retryAfter int
 }
 
 // readResponse parses the status line and headers and returns the body. Only
 // 200 with a text/event-stream content type is accepted.
 func readResponse(br *bufio.Reader) (body, error) {
-	b := body{br: br, left: -1}
+	b := body{br: br, left: -1, retryAfter: -1}
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return b, err
@@ -82,6 +85,13 @@ func readResponse(br *bufio.Reader) (body, error) {
 			eventStream = len(value) >= 17 && bytes.EqualFold(value[:17], []byte("text/event-stream"))
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			b.chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Retry-After")):
+			// Only delta-seconds; an HTTP date is not something the servers measured here send.
+			if allDigits(value) {
+				if n, err := strconv.Atoi(string(value)); err == nil {
+					b.retryAfter = n
+				}
+			}
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil {
 				b.left = n

@@ -22,6 +22,9 @@ type parser struct {
 	evType []byte // event type buffer
 	lastID []byte // last event ID buffer; survives reconnects like EventSource's
 	retry  int64  // last valid retry field in ms, -1 when none was seen
+	// streamRetry is the last valid retry field of the current stream, -1 when it sent none (a turned-away
+	// answer's retry is the delay the client waits before it comes back).
+	streamRetry int64
 
 	comments int64
 	started  bool // first line seen (the BOM is only stripped there)
@@ -31,7 +34,7 @@ type parser struct {
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 func newParser(h eventHandler) *parser {
-	return &parser{handler: h, retry: -1}
+	return &parser{handler: h, retry: -1, streamRetry: -1}
 }
 
 // reset prepares the parser for a new stream on a new connection. The last
@@ -42,6 +45,7 @@ func (p *parser) reset() {
 	p.evType = p.evType[:0]
 	p.started = false
 	p.afterCR = false
+	p.streamRetry = -1
 }
 
 // feed processes the next bytes of the stream. Line ends are found with
@@ -118,7 +122,7 @@ func (p *parser) processLine(line []byte) {
 	case "retry":
 		if allDigits(value) {
 			if ms, err := strconv.ParseInt(string(value), 10, 64); err == nil {
-				p.retry = ms
+				p.retry, p.streamRetry = ms, ms
 			}
 		}
 	}
