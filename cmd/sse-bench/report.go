@@ -145,6 +145,7 @@ type stormResult struct {
 	OutOfOrder      int64   `json:"out_of_order"`
 	Resets          int64   `json:"resets"`
 	MultiAttempt    int     `json:"multi_attempt"`
+	Disconnects     int64   `json:"disconnects"` // streams the server ended unasked during the storm (then resumed)
 	Attempts        int64   `json:"attempts"`
 	ReconnectMS     dist    `json:"reconnect_ms"`
 	ConsumersBefore int     `json:"consumers_before"`
@@ -168,7 +169,7 @@ type stormResult struct {
 	TurnAwayRetryMS  dist  `json:"turn_away_retry_ms"`
 	AdmittedMS       dist  `json:"admitted_ms"`
 	// ServerMetrics: how the server's own counters moved over the storm (-metrics): replays.memory,
-	// replays.jetstream, turned_away.<reason>, resets.<reason>, connects.
+	// replays.jetstream, turned_away.<reason>, resets.<reason>, connects, slow_client_disconnects.
 	ServerMetrics map[string]float64 `json:"server_metrics,omitempty"`
 }
 

@@ -19,7 +19,8 @@ import (
 // JetStream consumers created for the stream while it lasted.
 
 // scrapedMetrics are the module's counters the storm compares before and after, by a short name:
-// replays.<source> (memory, jetstream), turned_away.<reason>, resets.<reason>, connects.
+// replays.<source> (memory, jetstream), turned_away.<reason>, resets.<reason>, connects,
+// slow_client_disconnects.
 type scrapedMetrics map[string]float64
 
 // metricFamilies maps a counter to the label whose value names it; "" sums every series.
@@ -28,6 +29,8 @@ var metricFamilies = map[string]string{
 	"caddy_sse_turned_away_total": "reason",
 	"caddy_sse_resets_total":      "reason",
 	"caddy_sse_connects_total":    "",
+	// Streams the server ended because their queue overflowed (buffer).
+	"caddy_sse_slow_client_disconnects_total": "",
 }
 
 // checkLoopbackHTTP refuses a metrics URL that is not plain http on a loopback address.

@@ -57,6 +57,10 @@ func runStorm(ctx context.Context, t *targetRun) error {
 		}
 	}
 	turned0 := t.turnAways()
+	disc0, err := t.disconnects()
+	if err != nil {
+		return err
+	}
 	_, cpu0 := t.server.read()
 	tool0 := t.toolCPU()
 	t.log.Printf("%d events published while away; reconnecting all at once", o.missed)
@@ -107,6 +111,7 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	res.NotCaughtUp = rep.NotCaughtUp
 	res.Lost, res.Duplicates, res.OutOfOrder, res.Resets = rep.Missing, rep.Duplicates, rep.OutOfOrder, rep.Resets
 	res.MultiAttempt, res.Attempts = rep.MultiAttempt, rep.Attempts
+	res.Disconnects = rep.Disconnects - disc0
 	res.ReconnectMS = msDist(rep.Reconnect)
 	res.AdmittedMS = msDist(rep.Admitted)
 	res.TurnAways, res.TurnAwaysConnect = rep.RoundTurnAways, rep.TurnAways-rep.RoundTurnAways
@@ -114,12 +119,18 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	res.TurnedPerClient = distIn(rep.TurnedPer, 1)
 	res.TurnAwayEndMS, res.TurnAwayRetryMS = msDist(rep.TurnAwayEnd), msDist(rep.TurnAwayRetry)
 	t.res.Storm = res
-	t.log.Printf("storm: all caught up in %.3fs (p50 %.1fms), lost %d dup %d ooo %d, %d needed >1 attempt, "+
+	t.log.Printf("storm: all caught up in %.3fs (p50 %.1fms), lost %d dup %d ooo %d, %d needed >1 attempt, %d disconnects, "+
 		"%d turn-aways (%d clients, max %g each), consumers %d→max %d→%d, %d created, server %v",
-		res.AllCaughtUpS, res.CatchUpMS.P50, res.Lost, res.Duplicates, res.OutOfOrder, res.MultiAttempt,
+		res.AllCaughtUpS, res.CatchUpMS.P50, res.Lost, res.Duplicates, res.OutOfOrder, res.MultiAttempt, res.Disconnects,
 		res.TurnAways, res.TurnedClients, res.TurnedPerClient.Max,
 		res.ConsumersBefore, res.ConsumersMax, res.ConsumersAfter, res.ConsumersCreated, res.ServerMetrics)
 	return nil
+}
+
+// disconnects is the fleet's count of streams the server ended unasked so far.
+func (t *targetRun) disconnects() (int64, error) {
+	rep, err := t.g.report(0)
+	return rep.Disconnects, err
 }
 
 // turnAways is the fleet's count of turned-away answers so far (0 when the status cannot be read).
