@@ -77,6 +77,7 @@ type fleetReport struct {
 	Duplicates   int64            `json:"duplicates"`
 	OutOfOrder   int64            `json:"out_of_order"`
 	Missing      int64            `json:"missing"` // healthy clients: numbers 1..N never received
+	Holes        int64            `json:"holes"`   // of those, numbers below a client's highest received
 	Resets       int64            `json:"resets"`
 	Disconnects  int64            `json:"disconnects"` // streams the server ended unasked
 	Reconnects   int64            `json:"reconnects"`
@@ -113,7 +114,8 @@ func (r fleetReport) merge(o fleetReport) fleetReport {
 	out := fleetReport{
 		Clients: r.Clients + o.Clients, Connected: r.Connected + o.Connected, Healthy: r.Healthy + o.Healthy,
 		Delivered: r.Delivered + o.Delivered, Foreign: r.Foreign + o.Foreign, Duplicates: r.Duplicates + o.Duplicates,
-		OutOfOrder: r.OutOfOrder + o.OutOfOrder, Missing: r.Missing + o.Missing, Resets: r.Resets + o.Resets,
+		OutOfOrder: r.OutOfOrder + o.OutOfOrder, Missing: r.Missing + o.Missing, Holes: r.Holes + o.Holes,
+		Resets:      r.Resets + o.Resets,
 		Disconnects: r.Disconnects + o.Disconnects, Reconnects: r.Reconnects + o.Reconnects,
 		Attempts: r.Attempts + o.Attempts, Failures: r.Failures + o.Failures,
 		MultiAttempt: r.MultiAttempt + o.MultiAttempt, NotCaughtUp: r.NotCaughtUp + o.NotCaughtUp,
@@ -390,6 +392,7 @@ func (f *localFleet) report(expected int64) fleetReport {
 		}
 		r.Healthy++
 		r.Missing += missing(c.maxSeen.Load(), c.gap.Load(), expected)
+		r.Holes += c.gap.Load()
 		turned := c.roundTurned.Load()
 		r.RoundTurnAways += int64(turned)
 		if turned > 0 {

@@ -110,6 +110,7 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	res.AllCaughtUpS = round3(float64(rep.CatchUp.Max) / float64(time.Second))
 	res.NotCaughtUp = rep.NotCaughtUp
 	res.Lost, res.Duplicates, res.OutOfOrder, res.Resets = rep.Missing, rep.Duplicates, rep.OutOfOrder, rep.Resets
+	res.Holes = rep.Holes
 	res.MultiAttempt, res.Attempts = rep.MultiAttempt, rep.Attempts
 	res.Disconnects = rep.Disconnects - disc0
 	res.ReconnectMS = msDist(rep.Reconnect)
@@ -119,9 +120,9 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	res.TurnedPerClient = distIn(rep.TurnedPer, 1)
 	res.TurnAwayEndMS, res.TurnAwayRetryMS = msDist(rep.TurnAwayEnd), msDist(rep.TurnAwayRetry)
 	t.res.Storm = res
-	t.log.Printf("storm: all caught up in %.3fs (p50 %.1fms), lost %d dup %d ooo %d, %d needed >1 attempt, %d disconnects, "+
+	t.log.Printf("storm: all caught up in %.3fs (p50 %.1fms), %d not caught up, lost %d (%d holes) dup %d ooo %d, %d needed >1 attempt, %d disconnects, "+
 		"%d turn-aways (%d clients, max %g each), consumers %d→max %d→%d, %d created, server %v",
-		res.AllCaughtUpS, res.CatchUpMS.P50, res.Lost, res.Duplicates, res.OutOfOrder, res.MultiAttempt, res.Disconnects,
+		res.AllCaughtUpS, res.CatchUpMS.P50, res.NotCaughtUp, res.Lost, res.Holes, res.Duplicates, res.OutOfOrder, res.MultiAttempt, res.Disconnects,
 		res.TurnAways, res.TurnedClients, res.TurnedPerClient.Max,
 		res.ConsumersBefore, res.ConsumersMax, res.ConsumersAfter, res.ConsumersCreated, res.ServerMetrics)
 	return nil
