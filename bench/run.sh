@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: reproduces the results table of BENCHMARKS.md on this machine.
 #
-#	bench/run.sh            # the full run (about 7 minutes on 2 cores, build cache warm)
-#	QUICK=1 bench/run.sh    # small sizes, a smoke check of the whole pipeline (about 70 seconds)
+#	bench/run.sh            # the full run (about 9 minutes on 2 cores, build cache warm)
+#	QUICK=1 bench/run.sh    # small sizes, a smoke check of the whole pipeline (about 100 seconds)
 #
 # It builds sse-bench, a Caddy with the module and a nats-server (from the module cache), starts nats-server
 # with JetStream on loopback and a temporary store, starts Caddy with bench/Caddyfile, runs every scenario with
