@@ -117,7 +117,7 @@ func (h *Handler) admit(r *http.Request) (a *admission, turnedAway string, err e
 		conn, _ := h.feed.conn.get() // nil while NATS cannot be reached: the cap then holds on this node only
 		k := &keyedConn{ns: rc.keySpace, key: key, limit: h.MaxPerKey, mode: h.PerKeyMode, opened: a.opened, conn: conn}
 		ctx, cancel := context.WithTimeout(r.Context(), keyAskTimeout)
-		err := keys.admit(ctx, k)
+		first, err := keys.admit(ctx, k)
 		cancel()
 		if errors.Is(err, errKeyHeld) {
 			processSessions.Add(-1)
@@ -125,7 +125,7 @@ func (h *Handler) admit(r *http.Request) (a *admission, turnedAway string, err e
 			return nil, turnedAwayKey, nil
 		}
 		a.keyed = k
-		if a.presence != "" && keys.count(k.ns, k.key) == 1 {
+		if a.presence != "" && first {
 			h.announcePresence(conn, a.presence, key, presenceOnline)
 		}
 	}
@@ -159,8 +159,7 @@ func (a *admission) done(err error) {
 			if errors.Is(err, session.ErrEnded) && k.reason == endReplaced {
 				metrics.replaced.WithLabelValues(h.Stream).Inc()
 			}
-			keys.release(k)
-			if a.presence != "" && keys.count(k.ns, k.key) == 0 {
+			if last := keys.release(k); a.presence != "" && last {
 				h.announcePresence(k.conn, a.presence, k.key, presenceOffline)
 			}
 		}

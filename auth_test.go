@@ -14,6 +14,7 @@ import (
 // With auth_token set (from the environment), the embedded server refuses local clients without it, takes
 // publishes with it, and the module's own connection still serves streams.
 func TestEmbeddedAuthToken(t *testing.T) {
+	t.Parallel() // its own Caddy process, ports and directories
 	dir := t.TempDir()
 	httpPort, adminPort, natsPort := freePort(t), freePort(t), freePort(t)
 	config := fmt.Sprintf(`{

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/chromedp/chromedp"
-
-	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // chromiumPath finds Debian's chromium. Without it the browser test is skipped, except in CI (CI=true), where
@@ -120,7 +119,7 @@ func TestBrowserReconnectsAfterReload(t *testing.T) {
 	}
 	var prev uint64
 	for i, ev := range received {
-		_, seq, err := hub.ParseID(ev.ID)
+		_, seq, err := eventid.Parse(ev.ID)
 		if ev.Type != "message" || ev.Data != want[i] || err != nil || seq <= prev {
 			t.Fatalf("event %d: %+v, want data %s with an increasing id", i, ev, want[i])
 		}

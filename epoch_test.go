@@ -9,7 +9,7 @@ import (
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddy-sse/caddy-sse/session"
 )
 
@@ -39,7 +39,7 @@ func TestRecreatedStreamBeforeTheTailNotices(t *testing.T) {
 	// The feed starts after those events: its memory does not hold them, so a resume reads JetStream.
 	loadSite(t, site)
 	waitDispatched(t, "RECREATE", 10)
-	oldEpoch := hub.EpochFromTime(old.CachedInfo().Created)
+	oldEpoch := eventid.Epoch(old.CachedInfo().Created)
 
 	if err := js.DeleteStream(t.Context(), "RECREATE"); err != nil {
 		t.Fatal(err)
@@ -51,9 +51,9 @@ func TestRecreatedStreamBeforeTheTailNotices(t *testing.T) {
 	for range 20 {
 		publish(t, js, "recreate.a", "", "new")
 	}
-	newEpoch := hub.EpochFromTime(fresh.CachedInfo().Created)
+	newEpoch := eventid.Epoch(fresh.CachedInfo().Created)
 
-	s := openStream(t, baseURL+"/recreate", map[string]string{"Last-Event-ID": hub.FormatID(oldEpoch, 3)})
+	s := openStream(t, baseURL+"/recreate", map[string]string{"Last-Event-ID": eventid.Format(oldEpoch, 3)})
 	ev := s.next()
 	if ev.Type != "reset" || ev.Data != `{"reason":"`+string(session.ReasonStreamChanged)+`"}` {
 		t.Fatalf("resume with an old id after the stream was recreated: got %+v, want a %s reset", ev, session.ReasonStreamChanged)
@@ -70,7 +70,7 @@ func TestRecreatedStreamBeforeTheTailNotices(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &answer) != nil {
 		t.Fatalf("publish: %d %s", resp.StatusCode, body)
 	}
-	if want := hub.FormatID(newEpoch, answer.Seq); answer.ID != want {
+	if want := eventid.Format(newEpoch, answer.Seq); answer.ID != want {
 		t.Fatalf("publish answered id %s, want %s (the incarnation that stored it)", answer.ID, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 // TestCaddyExitEndsStreamsAtOnce runs Caddy as a process with its default (eternal) grace period: without the
 // handler ending its own sessions on exit, an open stream would hold the process forever.
 func TestCaddyExitEndsStreamsAtOnce(t *testing.T) {
+	t.Parallel() // its own Caddy process, ports and directories
 	dir := t.TempDir()
 	httpPort, adminPort := freePort(t), freePort(t)
 	child := startCaddy(t, dir, fmt.Sprintf(`{

@@ -123,11 +123,11 @@ func (r *keyRegistry) nextStamp() uint64 {
 
 // admit registers a connection for (ns, key) under limit and mode. In reject mode it returns errKeyHeld when
 // the key already has limit connections here, or (limit 1) on another node. In replace mode the oldest
-// connections over the limit are ended.
-func (r *keyRegistry) admit(ctx context.Context, k *keyedConn) error {
+// connections over the limit are ended. first reports whether the key had no connection in ns on this node.
+func (r *keyRegistry) admit(ctx context.Context, k *keyedConn) (first bool, err error) {
 	if k.mode == perKeyReject && k.limit == 1 && k.conn != nil && r.count(k.ns, k.key) == 0 {
 		if r.heldElsewhere(ctx, k) {
-			return errKeyHeld
+			return false, errKeyHeld
 		}
 	}
 	r.mu.Lock()
@@ -145,8 +145,9 @@ func (r *keyRegistry) admit(ctx context.Context, k *keyedConn) error {
 	if k.mode == perKeyReject && k.limit > 0 && len(same) >= k.limit {
 		r.dropEmptyLocked(k.key, e)
 		r.mu.Unlock()
-		return errKeyHeld
+		return false, errKeyHeld
 	}
+	first = len(same) == 0
 	k.stamp = r.nextStamp()
 	k.ended = make(chan struct{})
 	e.conns = append(e.conns, k)
@@ -163,12 +164,14 @@ func (r *keyRegistry) admit(ctx context.Context, k *keyedConn) error {
 	if k.mode == perKeyReplace && k.limit == 1 && k.conn != nil {
 		r.tell(k.conn, k.key, keyMessage{Op: "replace", NS: k.ns, Stamp: k.stamp, Node: keyNode})
 	}
-	return nil
+	return first, nil
 }
 
-// release removes a connection that ended, for whatever reason.
-func (r *keyRegistry) release(k *keyedConn) {
+// release removes a connection that ended, for whatever reason. last reports whether it was the key's last
+// connection in its ns on this node.
+func (r *keyRegistry) release(k *keyedConn) (last bool) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	e := r.byKey[k.key]
 	if e != nil {
 		if i := slices.Index(e.conns, k); i >= 0 {
@@ -180,9 +183,10 @@ func (r *keyRegistry) release(k *keyedConn) {
 				}
 			}
 		}
+		last = !slices.ContainsFunc(e.conns, func(c *keyedConn) bool { return c.ns == k.ns })
 		r.dropEmptyLocked(k.key, e)
 	}
-	r.mu.Unlock()
+	return last
 }
 
 func (r *keyRegistry) dropEmptyLocked(key string, e *keyEntry) {

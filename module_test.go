@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddy-sse/caddy-sse/session"
 )
 
@@ -74,7 +74,7 @@ func TestFanOutManyClientsInOrder(t *testing.T) {
 					t.Errorf("event %d: %q/%q, want %q/tick", i, ev.Data, ev.Type, w)
 					return
 				}
-				_, seq, err := hub.ParseID(ev.ID)
+				_, seq, err := eventid.Parse(ev.ID)
 				if err != nil || seq <= prev {
 					t.Errorf("event %d: id %q not increasing after %d (%v)", i, ev.ID, prev, err)
 					return
@@ -158,7 +158,7 @@ func TestResetCases(t *testing.T) {
 	s := openLive(t, "/resets", "RESETS", 1)
 	publish(t, js, "resets.a", "", "1")
 	first := s.expectData("1")[0]
-	epoch, seq, _ := hub.ParseID(first.ID)
+	epoch, seq, _ := eventid.Parse(first.ID)
 	s.close()
 	var last uint64
 	for i := 2; i <= 6; i++ {
@@ -170,8 +170,8 @@ func TestResetCases(t *testing.T) {
 		reason   session.Reason
 	}{
 		{"malformed", "not an id", session.ReasonMalformedID},
-		{"other epoch", hub.FormatID("zzz", seq), session.ReasonStreamChanged},
-		{"beyond end", hub.FormatID(epoch, seq+1000), session.ReasonIDBeyondEnd},
+		{"other epoch", eventid.Format("zzz", seq), session.ReasonStreamChanged},
+		{"beyond end", eventid.Format(epoch, seq+1000), session.ReasonIDBeyondEnd},
 		{"too many", first.ID, session.ReasonTooManyEvents},
 	}
 	for _, tc := range cases {
@@ -184,7 +184,7 @@ func TestResetCases(t *testing.T) {
 			if ev.Type != "gone" || ev.Data != `{"reason":"`+string(tc.reason)+`"}` {
 				t.Fatalf("got %+v, want a gone event with reason %s", ev, tc.reason)
 			}
-			if _, resetSeq, err := hub.ParseID(ev.ID); err != nil || resetSeq != last {
+			if _, resetSeq, err := eventid.Parse(ev.ID); err != nil || resetSeq != last {
 				t.Fatalf("reset id %q: want the current position %d", ev.ID, last)
 			}
 			last = publish(t, js, "resets.a", "", "live-"+tc.name)

@@ -12,8 +12,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddy-sse/caddy-sse/jetstream"
+	"github.com/caddy-sse/caddy-sse/subject"
 )
 
 const (
@@ -69,7 +70,7 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	return json.NewEncoder(w).Encode(publishAnswer{ID: hub.FormatID(pub.epoch, pub.seq), Subject: subject, Stream: pub.stream, Seq: pub.seq})
+	return json.NewEncoder(w).Encode(publishAnswer{ID: eventid.Format(pub.epoch, pub.seq), Subject: subject, Stream: pub.stream, Seq: pub.seq})
 }
 
 // publishStatus is the HTTP status for a failed publish. Most failures are NATS or JetStream being unavailable
@@ -96,7 +97,7 @@ func (h *Handler) publishSubject(r *http.Request) (string, error) {
 		return "", caddyhttp.Error(http.StatusBadRequest,
 			fmt.Errorf("sse: publish needs exactly one subject; name it with %s", h.topicParamName()))
 	}
-	if !hub.ValidSubject(subjects[0]) {
+	if !subject.Valid(subjects[0]) {
 		return "", caddyhttp.Error(http.StatusBadRequest,
 			fmt.Errorf("sse: cannot publish to %q: wildcards are not allowed, name a concrete subject with %s",
 				subjects[0], h.topicParamName()))

@@ -5,10 +5,9 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/caddy-sse/caddy-sse/subject"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // maxTopics bounds how many topic_param values one request may carry.
@@ -52,11 +51,11 @@ func (h *Handler) clientSubjects(r *http.Request) ([]string, error) {
 	}
 	var out []string
 	for _, t := range topics {
-		if !hub.ValidPattern(t) {
+		if !subject.ValidPattern(t) {
 			return nil, caddyhttp.Error(http.StatusBadRequest,
 				fmt.Errorf("sse: %s %q is not a valid subject", h.TopicParam, t))
 		}
-		if !coveredByAny(allowed, t) {
+		if !subject.CoveredByAny(allowed, t) {
 			return nil, caddyhttp.Error(http.StatusForbidden,
 				fmt.Errorf("sse: %s %q is outside the subjects this route allows", h.TopicParam, t))
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddy-sse/caddy-sse/session"
+	"github.com/caddy-sse/caddy-sse/sse"
 )
 
 // serveSession answers one EventSource request: scoping and admission here, the stream itself in package
@@ -99,8 +99,8 @@ func (h *Handler) turnAway(w http.ResponseWriter, reason string) {
 	session.SetHeaders(w.Header())
 	w.Header().Set("Retry-After", strconv.Itoa(int(backoff.Round(time.Second)/time.Second)))
 	w.WriteHeader(http.StatusOK)
-	b := hub.AppendRetry(nil, backoff)
-	b = hub.AppendComment(b, "over capacity, retry later")
+	b := sse.AppendRetry(nil, backoff)
+	b = sse.AppendComment(b, "over capacity, retry later")
 	_, _ = w.Write(b)
 	metrics.turnedAway.WithLabelValues(reason).Inc()
 	h.logger.Debug("stream turned away", zap.String("reason", reason))

@@ -3,13 +3,13 @@ package caddysse
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 
+	"github.com/caddy-sse/caddy-sse/subject"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 // subjectTemplate is a NATS subject pattern whose tokens may hold request placeholders, parsed once at
@@ -41,7 +41,7 @@ func parseSubjectTemplate(raw string) (subjectTemplate, error) {
 			probe[i] = "x"
 		}
 	}
-	if !hub.ValidPattern(strings.Join(probe, ".")) {
+	if !subject.ValidPattern(strings.Join(probe, ".")) {
 		return t, fmt.Errorf("subject %q: not a valid NATS subject (tokens separated by '.', '*' for one token, '>' last)", raw)
 	}
 	return t, nil
@@ -174,28 +174,8 @@ func checkTokenValue(v string) error {
 // mergeSubjects adds subjects to have, dropping any subject another one already covers (JetStream refuses
 // overlapping subjects in one stream). changed reports whether the set grew.
 func mergeSubjects(have, add []string) (merged []string, changed bool) {
-	merged = append([]string(nil), have...)
-	for _, s := range add {
-		if coveredByAny(merged, s) {
-			continue
-		}
-		kept := merged[:0]
-		for _, m := range merged {
-			if !hub.Covers(s, m) {
-				kept = append(kept, m)
-			}
-		}
-		merged = append(kept, s)
-		changed = true
+	if len(subject.Missing(have, add)) == 0 {
+		return slices.Clone(have), false
 	}
-	return merged, changed
-}
-
-func coveredByAny(patterns []string, s string) bool {
-	for _, p := range patterns {
-		if hub.Covers(p, s) {
-			return true
-		}
-	}
-	return false
+	return subject.Minimal(append(slices.Clone(have), add...)), true
 }

@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-sse/caddy-sse/subject"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-sse/caddy-sse/hub"
 )
 
 func TestParseSubjectTemplate(t *testing.T) {
@@ -144,7 +143,7 @@ func FuzzResolveSubjectTemplate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !hub.ValidSubject(got) || got != "pre."+v+".post" || strings.Count(got, ".") != 2 {
+		if !subject.Valid(got) || got != "pre."+v+".post" || strings.Count(got, ".") != 2 {
 			t.Fatalf("value %q resolved to %q", v, got)
 		}
 	})

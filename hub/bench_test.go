@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/sse"
 )
 
 var benchPayload = []byte(`{"user":"alice","room":"lobby","text":"hello, world","ts":1700000000123}`)
@@ -22,7 +24,7 @@ func BenchmarkAppendEvent(b *testing.B) {
 			b.SetBytes(int64(len(bc.data)))
 			var dst []byte
 			for b.Loop() {
-				dst = AppendEvent(dst[:0], "k3x9fz01-123456", "message", bc.data)
+				dst = sse.AppendEvent(dst[:0], "k3x9fz01-123456", "message", bc.data)
 			}
 		})
 	}
@@ -140,25 +142,6 @@ func BenchmarkSince(b *testing.B) {
 				if !covered || len(dst) < bc.want-1 || len(dst) > bc.want+1 {
 					b.Fatalf("Since: %d events, covered %v", len(dst), covered)
 				}
-			}
-		})
-	}
-}
-
-var matchSink bool
-
-func BenchmarkMatch(b *testing.B) {
-	for _, bc := range []struct{ name, pattern, subject string }{
-		{"literal-equal", "orders.eu.created", "orders.eu.created"},
-		{"literal-mismatch-first", "orders.eu.created", "users.eu.created"},
-		{"star", "orders.*.created", "orders.eu.created"},
-		{"tail", "orders.>", "orders.eu.created.v2"},
-		{"long-star", "a.*.c.*.e.*.g", "a.b.c.d.e.f.g"},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				matchSink = Match(bc.pattern, bc.subject)
 			}
 		})
 	}

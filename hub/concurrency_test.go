@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/eventid"
 )
 
 // seqChecker verifies one subscriber's view: strictly increasing sequences,
@@ -29,7 +31,7 @@ func (c *seqChecker) next(e *Event) bool {
 		c.t.Errorf("%s: seq %d subject %q does not belong to %q", c.name, e.Seq, e.Subject, c.patterns)
 		return false
 	}
-	if !bytes.HasPrefix(e.Frame, []byte("id: "+FormatID("ep", e.Seq)+"\n")) {
+	if !bytes.HasPrefix(e.Frame, []byte("id: "+eventid.Format("ep", e.Seq)+"\n")) {
 		c.t.Errorf("%s: seq %d has frame %q", c.name, e.Seq, e.Frame)
 		return false
 	}

@@ -9,5 +9,6 @@
 // recovers by reconnecting and replaying. A ring of recent events serves most
 // replays without going back to JetStream.
 //
-// The package is plain Go: it imports neither Caddy nor NATS.
+// The package is plain Go: it imports neither Caddy nor NATS, only the shared vocabulary (subject, sse,
+// eventid).
 package hub

@@ -15,6 +15,4 @@ var (
 	ErrClosed = errors.New("hub: closed")
 	// ErrBadPattern: a subscription pattern is not a valid NATS subject pattern.
 	ErrBadPattern = errors.New("hub: invalid subject pattern")
-	// ErrMalformedID: an event id is not "<epoch>-<seq>" as FormatID writes it.
-	ErrMalformedID = errors.New("hub: malformed event id")
 )

@@ -1,6 +1,9 @@
 package hub
 
-import "strconv"
+import (
+	"github.com/caddy-sse/caddy-sse/eventid"
+	"github.com/caddy-sse/caddy-sse/sse"
+)
 
 // Event is one dispatched message. Frame is the complete SSE frame, id
 // included, encoded once and shared by every client and by the history:
@@ -15,15 +18,13 @@ type Event struct {
 // so an event costs exactly two allocations (Event and Frame) however many
 // clients receive it.
 func newEvent(epoch string, seq uint64, subject, eventType string, data []byte) *Event {
-	size := len("id: ") + len(epoch) + len("-") + maxSeqLen + len("\n") +
+	size := len("id: ") + eventid.MaxLen(epoch) + len("\n") +
 		len("event: ") + len(eventType) + len("\n") +
-		maxDataLines(data)*len("data: \n") + len(data) + len("\n")
+		sse.MaxDataLines(data)*len("data: \n") + len(data) + len("\n")
 	frame := make([]byte, 0, size)
 	frame = append(frame, "id: "...)
-	frame = appendFieldText(frame, epoch) // epochs come from EpochFromTime; this only keeps framing safe
-	frame = append(frame, '-')
-	frame = strconv.AppendUint(frame, seq, 10)
+	frame = eventid.Append(frame, epoch, seq) // epochs come from eventid.Epoch: no byte breaks the framing
 	frame = append(frame, '\n')
-	frame = appendEventBody(frame, eventType, data)
+	frame = sse.AppendBody(frame, eventType, data)
 	return &Event{Seq: seq, Subject: subject, Frame: frame}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/caddy-sse/caddy-sse/subject"
 )
 
 const (
@@ -238,25 +240,11 @@ func minimalPatterns(patterns []string) ([]string, error) {
 		return nil, fmt.Errorf("%w: no patterns", ErrBadPattern)
 	}
 	for _, p := range patterns {
-		if !ValidPattern(p) {
+		if !subject.ValidPattern(p) {
 			return nil, fmt.Errorf("%w: %q", ErrBadPattern, p)
 		}
 	}
-	kept := make([]string, 0, len(patterns))
-	for j, p := range patterns {
-		redundant := false
-		for i, q := range patterns {
-			// Equal patterns cover each other: keep the first of them.
-			if i != j && Covers(q, p) && (q != p || i < j) {
-				redundant = true
-				break
-			}
-		}
-		if !redundant {
-			kept = append(kept, p)
-		}
-	}
-	return kept, nil
+	return subject.Minimal(patterns), nil
 }
 
 // unregister removes s from the index and the subscription set, if still

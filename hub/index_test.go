@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/caddy-sse/caddy-sse/subject"
 )
 
 // TestIndexAgreesWithMatch registers random patterns, removes some, and
@@ -100,4 +102,46 @@ func TestEventRing(t *testing.T) {
 			t.Fatal("drained ring still references an event")
 		}
 	}
+}
+
+// allPatterns lists the valid patterns of 1 to n tokens from tokens.
+func allPatterns(tokens []string, n int) []string {
+	var out []string
+	level := []string{""}
+	for range n {
+		var next []string
+		for _, prefix := range level {
+			for _, tok := range tokens {
+				p := tok
+				if prefix != "" {
+					p = prefix + "." + tok
+				}
+				if subject.ValidPattern(p) {
+					out = append(out, p)
+					next = append(next, p)
+				}
+			}
+		}
+		level = next
+	}
+	return out
+}
+
+// FuzzIndexAgreesWithMatch: the index finds a pattern for exactly the subjects subject.Match says it matches.
+func FuzzIndexAgreesWithMatch(f *testing.F) {
+	f.Add("a.*.c", "a.b.c")
+	f.Add("a.>", "a.b.c")
+	f.Add("*", "")
+	f.Add(">", ".")
+	f.Fuzz(func(t *testing.T, pattern, subj string) {
+		if !subject.ValidPattern(pattern) {
+			return
+		}
+		x := newIndex()
+		x.insert(&Subscription{}, pattern)
+		found := len(x.collect(nil, subj, 1)) == 1
+		if want := subject.Match(pattern, subj); found != want {
+			t.Fatalf("index finds %q for subject %q: %v, Match says %v", pattern, subj, found, want)
+		}
+	})
 }

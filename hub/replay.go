@@ -1,6 +1,10 @@
 package hub
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/caddy-sse/caddy-sse/subject"
+)
 
 // Since and Last serve replays from the history. Matching a whole history
 // against patterns takes a while (~100µs for 8192 events), and the feed
@@ -129,9 +133,9 @@ func (h *Hub) Last(dst []*Event, patterns []string, n int, upto uint64) (events 
 	}
 }
 
-func matchAny(patterns []string, subject string) bool {
+func matchAny(patterns []string, subj string) bool {
 	for _, p := range patterns {
-		if Match(p, subject) {
+		if subject.Match(p, subj) {
 			return true
 		}
 	}

@@ -44,6 +44,10 @@ type Conn struct {
 	js    natsjs.JetStream
 	log   *zap.Logger
 	slots chan struct{} // replay semaphore
+	// shared: reads of one range followed by every client that asks for it at the same time
+	shared sharedReplays
+	// readersCreated counts the replay consumers created, for tests and the load tool
+	readersCreated atomic.Uint64
 
 	// Connection lifecycle as seen by waiters: changed is closed and
 	// replaced on every connect, disconnect, reconnect and close; epoch
@@ -64,7 +68,7 @@ func Connect(cfg ConnConfig, log *zap.Logger) (*Conn, error) {
 		log = zap.NewNop()
 	}
 	log = log.Named("nats")
-	c := &Conn{log: log, changed: make(chan struct{})}
+	c := &Conn{log: log, changed: make(chan struct{}), shared: sharedReplays{reads: map[string]*sharedRead{}}}
 
 	slots := cfg.MaxConcurrentReplays
 	if slots <= 0 {

@@ -7,14 +7,15 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
-// replayDuring replays (after, upto] of stream and runs meddle once, inside
-// the callback, when the first batch has been received. It returns the
-// sequences received and the replay's error.
+// replayDuring replays (after, upto] of stream with one caller's own read
+// (paced by its callback, as a lone client's is) and runs meddle once,
+// inside the callback, when the first batch has been received. It returns
+// the sequences received and the replay's error.
 func replayDuring(t *testing.T, c *Conn, req ReplayRequest, meddle func()) ([]uint64, error) {
 	t.Helper()
 	var got []uint64
 	meddled := false
-	err := c.Replay(ctxFor(t), req, func(batch []Message) error {
+	err := c.privateReplay(ctxFor(t), req, func(batch []Message) error {
 		for _, m := range batch {
 			got = append(got, m.Seq)
 		}

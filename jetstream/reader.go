@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/subject"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -267,11 +268,12 @@ func (c *Conn) createReader(ctx context.Context, stream string, filters []string
 		MemoryStorage:     true,
 		Replicas:          1,
 	}
-	if f := minimalFilters(filters); len(f) == 1 {
+	if f := subject.Minimal(filters); len(f) == 1 {
 		cfg.FilterSubject = f[0]
 	} else {
 		cfg.FilterSubjects = f
 	}
+	c.readersCreated.Add(1)
 	cons, err := c.js.CreateConsumer(ctx, stream, cfg)
 	if errors.Is(err, natsjs.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: %q", ErrNoStream, stream)

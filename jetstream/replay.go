@@ -45,6 +45,11 @@ const (
 // that is slow to take its events never holds a slot. A fn error aborts the
 // replay and is returned as is.
 //
+// Concurrent calls for the same range (same After, filters, incarnation,
+// limit and event header) share one read from JetStream; see sharedReplay.
+// The batches fn gets may be shared with other callers: fn must not modify
+// them.
+//
 // Every read proves its own continuity: events lost in flight are read
 // again, and a jump in stream sequences is checked against the stream's
 // head and limits (see historyLost). The errors: ErrStreamChanged when the
@@ -54,6 +59,11 @@ const (
 // that precede the hole; ErrTooMany, before fn is called, when more than
 // Limit matching events follow After.
 func (c *Conn) Replay(ctx context.Context, req ReplayRequest, fn func([]Message) error) error {
+	return c.sharedReplay(ctx, req, fn)
+}
+
+// privateReplay is one caller's own read of the range.
+func (c *Conn) privateReplay(ctx context.Context, req ReplayRequest, fn func([]Message) error) error {
 	r := &rangeReader{conn: c, req: req, next: req.After + 1, strictHead: true}
 	defer r.close()
 	for {

@@ -7,7 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
+	"github.com/caddy-sse/caddy-sse/subject"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
@@ -157,7 +158,7 @@ func (c *Conn) ensureStream(ctx context.Context, cfg StreamConfig) (StreamState,
 	info := s.CachedInfo()
 	managed := info.Config.Metadata[managedKey] == managedValue
 	c.warnDifferences(log, cfg.Name, streamDifferences(info.Config, asked, managed), managed)
-	missing := missingSubjects(info.Config.Subjects, cfg.Subjects)
+	missing := subject.Missing(info.Config.Subjects, cfg.Subjects)
 	if !managed {
 		if len(missing) > 0 {
 			log.Warn("stream was not created by caddy-sse and does not capture some configured subjects; leaving it unchanged",
@@ -201,7 +202,7 @@ func (c *Conn) StreamState(ctx context.Context, stream string) (StreamState, err
 func stateFromInfo(info *natsjs.StreamInfo) StreamState {
 	cfg := info.Config
 	return StreamState{
-		Epoch:                hub.EpochFromTime(info.Created),
+		Epoch:                eventid.Epoch(info.Created),
 		Created:              info.Created,
 		FirstSeq:             info.State.FirstSeq,
 		LastSeq:              info.State.LastSeq,

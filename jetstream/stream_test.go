@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,7 +27,7 @@ func TestEnsureStreamCreatesWithDefaults(t *testing.T) {
 			if st.Epoch == "" || st.Created.Before(before.Add(-time.Minute)) || st.LastSeq != 0 {
 				t.Fatalf("state of a new stream: %+v", st)
 			}
-			if st.Epoch != hub.EpochFromTime(st.Created) {
+			if st.Epoch != eventid.Epoch(st.Created) {
 				t.Fatalf("epoch %q does not match creation time %v", st.Epoch, st.Created)
 			}
 			got := jsStream(t, c, tt.cfg.Name).CachedInfo().Config

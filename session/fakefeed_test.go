@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/subject"
 )
 
 // fakeFeed is a Feed on a real hub, with a slice standing in for the JetStream stream. The hub is fed from
@@ -173,7 +174,7 @@ func (f *fakeFeed) matching(patterns []string, after, upto uint64) []Message {
 			continue
 		}
 		for _, p := range patterns {
-			if hub.Match(p, e.subject) {
+			if subject.Match(p, e.subject) {
 				out = append(out, Message{Seq: e.seq, Type: e.typ, Data: []byte(e.data)})
 				break
 			}

@@ -3,7 +3,7 @@ package session
 import (
 	"context"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
 )
 
 // resume is the handover: the subscription was registered at s.last, so live events after it are already
@@ -28,7 +28,7 @@ func (s *session) resume() error {
 		}
 		return nil
 	}
-	epoch, seq, err := hub.ParseID(id)
+	epoch, seq, err := eventid.Parse(id)
 	switch {
 	case err != nil:
 		return s.reset(ReasonMalformedID)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/eventid"
 )
 
 // TestResume covers every resume rule and reset reason: the stream holds a.x events 1..5 (seq 1..5), the
@@ -79,7 +79,7 @@ func TestResume(t *testing.T) {
 					t.Fatalf("got %q, want %q", got, tc.want)
 				}
 				for _, ev := range r.rec.events() {
-					epoch, seq, err := hub.ParseID(ev.ID)
+					epoch, seq, err := eventid.Parse(ev.ID)
 					if err != nil || epoch != "e1" {
 						t.Errorf("event %+v: id not of epoch e1", ev)
 					}

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/sse"
 )
 
 // Serve answers one EventSource request: headers and a first comment at once, then the resume point, then live
@@ -41,7 +43,7 @@ type session struct {
 	cfg    *Config
 	client *Client
 	ctx    context.Context
-	out    *wire
+	out    wire // by value: one allocation less per session
 
 	sub   *hub.Subscription
 	epoch string // the stream incarnation of the subscription: every id this session writes belongs to it
@@ -69,10 +71,10 @@ func (s *session) open() error {
 	s.out.w.WriteHeader(http.StatusOK)
 	// The first comment pushes the headers out through any encoder, and retry: tells the browser how long to
 	// wait before it reconnects.
-	s.out.scratch = hub.AppendComment(s.out.scratch[:0], "ok")
-	s.out.scratch = hub.AppendRetry(s.out.scratch, s.cfg.Retry)
+	s.out.scratch = sse.AppendComment(s.out.scratch[:0], "ok")
+	s.out.scratch = sse.AppendRetry(s.out.scratch, s.cfg.Retry)
 	if s.cfg.ConnectEvent != "" {
-		s.out.scratch = hub.AppendEvent(s.out.scratch, "", s.cfg.ConnectEvent, []byte("{}"))
+		s.out.scratch = sse.AppendEvent(s.out.scratch, "", s.cfg.ConnectEvent, []byte("{}"))
 	}
 	if err := s.out.writeNow(s.out.scratch); err != nil {
 		return err
@@ -136,7 +138,7 @@ func (s *session) sendHeartbeat() error {
 	if s.cfg.HeartbeatEvent == "" {
 		return s.out.comment("")
 	}
-	return s.out.writeNow(hub.AppendEvent(s.out.scratch[:0], "", s.cfg.HeartbeatEvent, nil))
+	return s.out.writeNow(sse.AppendEvent(s.out.scratch[:0], "", s.cfg.HeartbeatEvent, nil))
 }
 
 // endByCaller sends the caller's final event, if any, and ends the session.
@@ -145,10 +147,10 @@ func (s *session) endByCaller() error {
 		event, data, retry := s.client.Final()
 		b := s.out.scratch[:0]
 		if retry > 0 {
-			b = hub.AppendRetry(b, retry)
+			b = sse.AppendRetry(b, retry)
 		}
 		if event != "" {
-			b = hub.AppendEvent(b, "", event, data)
+			b = sse.AppendEvent(b, "", event, data)
 		}
 		if len(b) > 0 {
 			if err := s.out.writeNow(b); err != nil {
@@ -177,6 +179,6 @@ func (s *session) reset(reason Reason) error {
 		s.cfg.Hooks.Reset(s.client, reason)
 	}
 	data := []byte(`{"reason":"` + string(reason) + `"}`)
-	s.out.scratch = hub.AppendEvent(s.out.scratch[:0], hub.FormatID(s.epoch, s.last), s.cfg.ResetEvent, data)
+	s.out.scratch = sse.AppendEvent(s.out.scratch[:0], eventid.Format(s.epoch, s.last), s.cfg.ResetEvent, data)
 	return s.out.writeNow(s.out.scratch)
 }

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddy-sse/caddy-sse/hub"
 )
 
@@ -81,7 +82,7 @@ func TestHandover(t *testing.T) {
 				}
 				var seqs []uint64
 				for _, ev := range r.rec.events() {
-					_, seq, _ := hub.ParseID(ev.ID)
+					_, seq, _ := eventid.Parse(ev.ID)
 					seqs = append(seqs, seq)
 				}
 				if !slices.IsSorted(seqs) || len(slices.Compact(slices.Clone(seqs))) != len(seqs) {

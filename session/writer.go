@@ -5,7 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddy-sse/caddy-sse/hub"
+	"github.com/caddy-sse/caddy-sse/sse"
 )
 
 // chunkSize is how many bytes of frames are sent as one write and flush. Every Write on a server's response
@@ -34,8 +36,8 @@ type wire struct {
 	lastWrite time.Time // when bytes last went out, for heartbeats
 }
 
-func newWire(w http.ResponseWriter, timeout time.Duration, c *Client) *wire {
-	return &wire{
+func newWire(w http.ResponseWriter, timeout time.Duration, c *Client) wire {
+	return wire{
 		w:                w,
 		rc:               http.NewResponseController(w),
 		timeout:          timeout,
@@ -60,7 +62,7 @@ func (o *wire) writeEvents(events []*hub.Event) error {
 // writeMessages encodes stored events with ids of epoch, sends them and flushes.
 func (o *wire) writeMessages(epoch string, msgs []Message) error {
 	for _, m := range msgs {
-		o.scratch = hub.AppendEvent(o.scratch[:0], hub.FormatID(epoch, m.Seq), m.Type, m.Data)
+		o.scratch = sse.AppendEvent(o.scratch[:0], eventid.Format(epoch, m.Seq), m.Type, m.Data)
 		if err := o.write(o.scratch); err != nil {
 			return err
 		}
@@ -145,6 +147,6 @@ func (o *wire) send(p []byte) error {
 
 // comment writes an SSE comment line at once: a heartbeat when text is empty.
 func (o *wire) comment(text string) error {
-	o.scratch = hub.AppendComment(o.scratch[:0], text)
+	o.scratch = sse.AppendComment(o.scratch[:0], text)
 	return o.writeNow(o.scratch)
 }

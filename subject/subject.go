@@ -1,4 +1,4 @@
-package hub
+package subject
 
 import "strings"
 
@@ -6,13 +6,13 @@ import "strings"
 // exactly "*" matches any one token and a last token ">" matches one or more
 // tokens. As in NATS, '*' or '>' inside a longer token is a literal.
 
-// ValidSubject reports whether s is a concrete subject: non-empty tokens, no
+// Valid reports whether s is a concrete subject: non-empty tokens, no
 // wildcard tokens, no whitespace or control bytes.
-func ValidSubject(s string) bool {
+func Valid(s string) bool {
 	return validTokens(s, false)
 }
 
-// ValidPattern reports whether p is a subject pattern: like ValidSubject,
+// ValidPattern reports whether p is a subject pattern: like Valid,
 // but "*" tokens are allowed anywhere and ">" as the last token.
 func ValidPattern(p string) bool {
 	return validTokens(p, true)
@@ -104,4 +104,48 @@ func Covers(a, b string) bool {
 		}
 		a, b = arest, brest
 	}
+}
+
+// Minimal returns patterns without duplicates and without any pattern that
+// another one covers, in their first order. JetStream refuses a consumer
+// whose filters contain one another and a stream whose subjects overlap; the
+// hub's index holds fewer entries. Partially overlapping patterns are kept:
+// neither covers the other.
+func Minimal(patterns []string) []string {
+	out := make([]string, 0, len(patterns))
+	for i, p := range patterns {
+		redundant := false
+		for j, q := range patterns {
+			// Equal patterns cover each other: keep the first of them.
+			if i != j && Covers(q, p) && (q != p || j < i) {
+				redundant = true
+				break
+			}
+		}
+		if !redundant {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CoveredByAny reports whether some pattern of patterns covers s.
+func CoveredByAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if Covers(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Missing returns the patterns of want that no pattern of have covers.
+func Missing(have, want []string) []string {
+	var missing []string
+	for _, w := range want {
+		if !CoveredByAny(have, w) {
+			missing = append(missing, w)
+		}
+	}
+	return missing
 }

@@ -1,6 +1,7 @@
-package hub
+package subject
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,8 +33,8 @@ func TestValidSubjectAndPattern(t *testing.T) {
 		{"a\x00", false, false},
 		{"a\x7f", false, false},
 	} {
-		if got := ValidSubject(tc.in); got != tc.subject {
-			t.Errorf("ValidSubject(%q) = %v, want %v", tc.in, got, tc.subject)
+		if got := Valid(tc.in); got != tc.subject {
+			t.Errorf("Valid(%q) = %v, want %v", tc.in, got, tc.subject)
 		}
 		if got := ValidPattern(tc.in); got != tc.pattern {
 			t.Errorf("ValidPattern(%q) = %v, want %v", tc.in, got, tc.pattern)
@@ -122,15 +123,7 @@ func FuzzMatch(f *testing.F) {
 		if !ValidPattern(pattern) {
 			return
 		}
-		// The index must agree with Match for any subject the feed may carry.
-		x := newIndex()
-		s := &Subscription{}
-		x.insert(s, pattern)
-		found := len(x.collect(nil, subject, 1)) == 1
-		if found != want {
-			t.Fatalf("index finds %q for subject %q: %v, Match says %v", pattern, subject, found, want)
-		}
-		if ValidSubject(subject) && want && !Covers(pattern, subject) {
+		if Valid(subject) && want && !Covers(pattern, subject) {
 			t.Fatalf("Covers(%q, %q) = false but it matches", pattern, subject)
 		}
 	})
@@ -211,4 +204,56 @@ func allPatterns(tokens []string, n int) []string {
 		level = next
 	}
 	return out
+}
+
+func TestMinimal(t *testing.T) {
+	for _, tc := range []struct {
+		in, want []string
+	}{
+		{nil, []string{}},
+		{[]string{"a.b"}, []string{"a.b"}},
+		{[]string{"a.b", "a.b"}, []string{"a.b"}},
+		{[]string{"a.b", "a.*"}, []string{"a.*"}},
+		{[]string{"a.>", "a.b.c", "a.*"}, []string{"a.>"}},
+		{[]string{"a.*.c", "a.b.*"}, []string{"a.*.c", "a.b.*"}}, // overlap, neither covers the other
+		{[]string{"x", "a.>", "x", "b"}, []string{"x", "a.>", "b"}},
+	} {
+		if got := Minimal(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("Minimal(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestMissing(t *testing.T) {
+	for _, tc := range []struct {
+		have, want, missing []string
+	}{
+		{[]string{"a.>"}, []string{"a.b", "b.c"}, []string{"b.c"}},
+		{nil, []string{"a"}, []string{"a"}},
+		{[]string{"a.*"}, []string{"a.b.c"}, []string{"a.b.c"}},
+		{[]string{"a.*", "b.>"}, []string{"a.x", "b.y.z"}, nil},
+	} {
+		if got := Missing(tc.have, tc.want); !slices.Equal(got, tc.missing) {
+			t.Errorf("Missing(%q, %q) = %q, want %q", tc.have, tc.want, got, tc.missing)
+		}
+	}
+}
+
+var matchSink bool
+
+func BenchmarkMatch(b *testing.B) {
+	for _, bc := range []struct{ name, pattern, subject string }{
+		{"literal-equal", "orders.eu.created", "orders.eu.created"},
+		{"literal-mismatch-first", "orders.eu.created", "users.eu.created"},
+		{"star", "orders.*.created", "orders.eu.created"},
+		{"tail", "orders.>", "orders.eu.created.v2"},
+		{"long-star", "a.*.c.*.e.*.g", "a.b.c.d.e.f.g"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				matchSink = Match(bc.pattern, bc.subject)
+			}
+		})
+	}
 }

@@ -1,4 +1,4 @@
-package hub
+package sse
 
 import (
 	"bytes"
@@ -27,12 +27,12 @@ func AppendEvent(dst []byte, id, event string, data []byte) []byte {
 		dst = appendFieldText(dst, id)
 		dst = append(dst, '\n')
 	}
-	return appendEventBody(dst, event, data)
+	return AppendBody(dst, event, data)
 }
 
-// appendEventBody writes everything after the id line: it is shared by
+// AppendBody writes everything after the id line: it is shared by
 // AppendEvent and the hub's frame encoder, which writes the id in place.
-func appendEventBody(dst []byte, event string, data []byte) []byte {
+func AppendBody(dst []byte, event string, data []byte) []byte {
 	if hasFieldText(event) {
 		dst = append(dst, "event: "...)
 		dst = appendFieldText(dst, event)
@@ -86,7 +86,7 @@ func indexFrom(b []byte, from int, c byte) int {
 
 // maxDataLines bounds the "data: " lines appendDataLines writes, to size a
 // buffer in one allocation. A CRLF counts twice, which only overestimates.
-func maxDataLines(data []byte) int {
+func MaxDataLines(data []byte) int {
 	return bytes.Count(data, []byte{'\n'}) + bytes.Count(data, []byte{'\r'}) + 1
 }
 

@@ -1,4 +1,4 @@
-package hub
+package eventid
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func TestEpochFromTime(t *testing.T) {
+func TestEpoch(t *testing.T) {
 	for _, tc := range []struct {
 		t    time.Time
 		want string
@@ -20,21 +20,21 @@ func TestEpochFromTime(t *testing.T) {
 		{time.Time{}, "0"},
 		{time.Unix(-5, 0), "0"},
 	} {
-		if got := EpochFromTime(tc.t); got != tc.want {
-			t.Errorf("EpochFromTime(%v) = %q, want %q", tc.t, got, tc.want)
+		if got := Epoch(tc.t); got != tc.want {
+			t.Errorf("Epoch(%v) = %q, want %q", tc.t, got, tc.want)
 		}
 	}
 	// Different creation times, even a microsecond apart, give different epochs.
 	a := time.Date(2025, 3, 1, 12, 0, 0, 1000, time.UTC)
-	if EpochFromTime(a) == EpochFromTime(a.Add(time.Microsecond)) {
+	if Epoch(a) == Epoch(a.Add(time.Microsecond)) {
 		t.Error("epochs one microsecond apart are equal")
 	}
-	if got := EpochFromTime(a.In(time.FixedZone("x", 3600))); got != EpochFromTime(a) {
+	if got := Epoch(a.In(time.FixedZone("x", 3600))); got != Epoch(a) {
 		t.Errorf("epoch depends on time zone: %q", got)
 	}
 }
 
-func TestFormatID(t *testing.T) {
+func TestFormat(t *testing.T) {
 	for _, tc := range []struct {
 		epoch string
 		seq   uint64
@@ -44,16 +44,16 @@ func TestFormatID(t *testing.T) {
 		{"k3x9", 42, "k3x9-42"},
 		{"0", 18446744073709551615, "0-18446744073709551615"},
 	} {
-		if got := FormatID(tc.epoch, tc.seq); got != tc.want {
-			t.Errorf("FormatID(%q, %d) = %q, want %q", tc.epoch, tc.seq, got, tc.want)
+		if got := Format(tc.epoch, tc.seq); got != tc.want {
+			t.Errorf("Format(%q, %d) = %q, want %q", tc.epoch, tc.seq, got, tc.want)
 		}
-		if got := string(AppendID([]byte("x"), tc.epoch, tc.seq)); got != "x"+tc.want {
-			t.Errorf("AppendID = %q, want x%q", got, tc.want)
+		if got := string(Append([]byte("x"), tc.epoch, tc.seq)); got != "x"+tc.want {
+			t.Errorf("Append = %q, want x%q", got, tc.want)
 		}
 	}
 }
 
-func TestParseID(t *testing.T) {
+func TestParse(t *testing.T) {
 	long := strings.Repeat("a", maxEpochLen)
 	for _, tc := range []struct {
 		in    string
@@ -89,29 +89,29 @@ func TestParseID(t *testing.T) {
 		{"42", "", 0, false},
 		{"k3x9:42", "", 0, false},
 	} {
-		epoch, seq, err := ParseID(tc.in)
+		epoch, seq, err := Parse(tc.in)
 		if tc.ok {
 			if err != nil || epoch != tc.epoch || seq != tc.seq {
-				t.Errorf("ParseID(%q) = %q, %d, %v; want %q, %d", tc.in, epoch, seq, err, tc.epoch, tc.seq)
+				t.Errorf("Parse(%q) = %q, %d, %v; want %q, %d", tc.in, epoch, seq, err, tc.epoch, tc.seq)
 			}
 			continue
 		}
-		if !errors.Is(err, ErrMalformedID) || epoch != "" || seq != 0 {
-			t.Errorf("ParseID(%q) = %q, %d, %v; want ErrMalformedID", tc.in, epoch, seq, err)
+		if !errors.Is(err, ErrMalformed) || epoch != "" || seq != 0 {
+			t.Errorf("Parse(%q) = %q, %d, %v; want ErrMalformed", tc.in, epoch, seq, err)
 		}
 	}
 }
 
-func FuzzParseID(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"k3x9-42", "k3x9-0", "-", "a-01", "e-18446744073709551616", "A.b_c-9", "x-1-2"} {
 		f.Add(s, uint64(42))
 	}
 	f.Fuzz(func(t *testing.T, s string, seq uint64) {
-		epoch, n, err := ParseID(s)
+		epoch, n, err := Parse(s)
 		if err == nil {
 			// Only canonical ids parse, so an id names one event in one way.
-			if got := FormatID(epoch, n); got != s {
-				t.Fatalf("ParseID(%q) = %q, %d; formats back as %q", s, epoch, n, got)
+			if got := Format(epoch, n); got != s {
+				t.Fatalf("Parse(%q) = %q, %d; formats back as %q", s, epoch, n, got)
 			}
 			if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
 				t.Fatalf("accepted id %q has characters outside [A-Za-z0-9._-]", s)
@@ -127,9 +127,9 @@ func FuzzParseID(f *testing.F) {
 		if epoch == "" || len(epoch) > maxEpochLen {
 			epoch = "e"
 		}
-		id := FormatID(epoch, seq)
-		if e, n, err := ParseID(id); err != nil || e != epoch || n != seq {
-			t.Fatalf("ParseID(FormatID(%q, %d)) = %q, %d, %v", epoch, seq, e, n, err)
+		id := Format(epoch, seq)
+		if e, n, err := Parse(id); err != nil || e != epoch || n != seq {
+			t.Fatalf("Parse(Format(%q, %d)) = %q, %d, %v", epoch, seq, e, n, err)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package hub
+package sse
 
 import (
 	"bytes"
@@ -78,19 +78,6 @@ func checkParsesAs(t *testing.T, frame []byte, id, event, data string) {
 	}
 }
 
-func TestEventFrameMatchesAppendEvent(t *testing.T) {
-	for _, tc := range appendEventCases {
-		e := newEvent("k3x9", 42, "a.b", tc.event, []byte(tc.data))
-		want := AppendEvent(nil, "k3x9-42", tc.event, []byte(tc.data))
-		if !bytes.Equal(e.Frame, want) {
-			t.Errorf("%s: newEvent frame %q, want %q", tc.name, e.Frame, want)
-		}
-		if len(e.Frame) > cap(e.Frame) || cap(e.Frame)-len(e.Frame) > 64+6*maxDataLines([]byte(tc.data)) {
-			t.Errorf("%s: frame capacity %d badly sized for %d bytes", tc.name, cap(e.Frame), len(e.Frame))
-		}
-	}
-}
-
 func TestAppendComment(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{"", ": \n\n"},
@@ -142,10 +129,5 @@ func FuzzAppendEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, event string, data []byte) {
 		frame := AppendEvent(nil, id, event, data)
 		checkParsesAs(t, frame, id, event, string(data))
-		// The frame the hub encodes must agree with the public encoder.
-		e := newEvent("ep", 7, "s", event, data)
-		if want := AppendEvent(nil, "ep-7", event, data); !bytes.Equal(e.Frame, want) {
-			t.Fatalf("newEvent frame %q, want %q", e.Frame, want)
-		}
 	})
 }
