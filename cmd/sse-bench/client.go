@@ -46,6 +46,9 @@ type client struct {
 	admittedAt    atomic.Int64 // ns from round start to the first admitted stream of the round, +1; 0 = not yet
 	roundTurned   atomic.Int32 // turned-away answers in the current round
 	received      int64        // events received, on any connection (only the client's goroutine touches it)
+	// The first gap this client saw open (an event number jumped over), for the report's samples: lo..hi
+	// missing at that moment, on the attempt-th connection of the round; 0 = none.
+	holeLo, holeHi, holeAttempt atomic.Int64
 }
 
 var errStalled = errors.New("stalled on purpose")
@@ -291,6 +294,11 @@ func (c *client) onEvent(_, typ, data []byte) {
 	}
 	f.delivered.Add(1)
 	c.received++
+	if n > c.seq.max+1 && c.holeLo.Load() == 0 {
+		c.holeAttempt.Store(int64(c.roundAttempts.Load()))
+		c.holeHi.Store(n - 1)
+		c.holeLo.Store(c.seq.max + 1)
+	}
 	switch c.seq.observe(n) {
 	case seqDup:
 		f.dups.Add(1)

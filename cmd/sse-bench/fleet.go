@@ -107,7 +107,9 @@ type fleetReport struct {
 	TurnAwayEnd    histSnap `json:"turn_away_end"`
 	TurnAwayRetry  histSnap `json:"turn_away_retry"`
 	Admitted       histSnap `json:"admitted"` // round start to the first admitted stream of the round
-	Errors         []string `json:"errors,omitempty"`
+	// HoleSamples name a few clients left with a gap: where it opened and on which connection.
+	HoleSamples []string `json:"hole_samples,omitempty"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 func (r fleetReport) merge(o fleetReport) fleetReport {
@@ -128,7 +130,8 @@ func (r fleetReport) merge(o fleetReport) fleetReport {
 		TurnAwayBad: r.TurnAwayBad + o.TurnAwayBad, TurnedClients: r.TurnedClients + o.TurnedClients,
 		TurnedPer: r.TurnedPer.merge(o.TurnedPer), TurnAwayEnd: r.TurnAwayEnd.merge(o.TurnAwayEnd),
 		TurnAwayRetry: r.TurnAwayRetry.merge(o.TurnAwayRetry), Admitted: r.Admitted.merge(o.Admitted),
-		Errors: mergeErrors(r.Errors, o.Errors),
+		HoleSamples: mergeErrors(r.HoleSamples, o.HoleSamples),
+		Errors:      mergeErrors(r.Errors, o.Errors),
 	}
 	for i := range out.Latency {
 		out.Latency[i] = r.Latency[i].merge(o.Latency[i])
@@ -392,7 +395,13 @@ func (f *localFleet) report(expected int64) fleetReport {
 		}
 		r.Healthy++
 		r.Missing += missing(c.maxSeen.Load(), c.gap.Load(), expected)
-		r.Holes += c.gap.Load()
+		if gap := c.gap.Load(); gap > 0 {
+			r.Holes += gap
+			if len(r.HoleSamples) < maxErrorSamples {
+				r.HoleSamples = append(r.HoleSamples, fmt.Sprintf("client %d: %d missing, first gap %d-%d opened on attempt %d of the round, highest %d",
+					c.idx, gap, c.holeLo.Load(), c.holeHi.Load(), c.holeAttempt.Load(), c.maxSeen.Load()))
+			}
+		}
 		turned := c.roundTurned.Load()
 		r.RoundTurnAways += int64(turned)
 		if turned > 0 {

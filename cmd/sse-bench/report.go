@@ -143,17 +143,18 @@ type stormResult struct {
 	Lost         int64   `json:"lost"`
 	// Holes are the lost events below a client's highest one received (skipped); the rest of lost are
 	// events a client had not reached yet when the run ended (only when not every client caught up).
-	Holes           int64 `json:"holes"`
-	Duplicates      int64 `json:"duplicates"`
-	OutOfOrder      int64 `json:"out_of_order"`
-	Resets          int64 `json:"resets"`
-	MultiAttempt    int   `json:"multi_attempt"`
-	Disconnects     int64 `json:"disconnects"` // streams the server ended unasked during the storm (then resumed)
-	Attempts        int64 `json:"attempts"`
-	ReconnectMS     dist  `json:"reconnect_ms"`
-	ConsumersBefore int   `json:"consumers_before"`
-	ConsumersMax    int   `json:"consumers_max"`
-	ConsumersAfter  int   `json:"consumers_after"`
+	Holes           int64    `json:"holes"`
+	HoleSamples     []string `json:"hole_samples,omitempty"`
+	Duplicates      int64    `json:"duplicates"`
+	OutOfOrder      int64    `json:"out_of_order"`
+	Resets          int64    `json:"resets"`
+	MultiAttempt    int      `json:"multi_attempt"`
+	Disconnects     int64    `json:"disconnects"` // streams the server ended unasked during the storm (then resumed)
+	Attempts        int64    `json:"attempts"`
+	ReconnectMS     dist     `json:"reconnect_ms"`
+	ConsumersBefore int      `json:"consumers_before"`
+	ConsumersMax    int      `json:"consumers_max"`
+	ConsumersAfter  int      `json:"consumers_after"`
 	// ConsumersCreated counts JetStream's consumer-created advisories for the stream from the reconnect to the
 	// end: every consumer, however short-lived (the max above is a 100 ms poll).
 	ConsumersCreated int64   `json:"consumers_created"`

@@ -110,7 +110,7 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	res.AllCaughtUpS = round3(float64(rep.CatchUp.Max) / float64(time.Second))
 	res.NotCaughtUp = rep.NotCaughtUp
 	res.Lost, res.Duplicates, res.OutOfOrder, res.Resets = rep.Missing, rep.Duplicates, rep.OutOfOrder, rep.Resets
-	res.Holes = rep.Holes
+	res.Holes, res.HoleSamples = rep.Holes, rep.HoleSamples
 	res.MultiAttempt, res.Attempts = rep.MultiAttempt, rep.Attempts
 	res.Disconnects = rep.Disconnects - disc0
 	res.ReconnectMS = msDist(rep.Reconnect)
