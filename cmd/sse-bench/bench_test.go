@@ -265,6 +265,32 @@ func TestParser(t *testing.T) {
 	}
 }
 
+// A stream cut in the middle of an event (a write deadline cutting a frame) must not move the id a reconnect
+// sends: a browser's last event ID string changes only when an event is dispatched, so resuming from the id
+// of the unfinished event would skip it.
+func TestLastEventIDOnlyOnDispatch(t *testing.T) {
+	rec := &recorder{}
+	p := newParser(rec)
+	p.reset()
+	p.feed([]byte("id: 1\ndata: a\n\nid: 2\ndata: b"))
+	if string(p.lastID) != "1" || len(rec.events) != 1 {
+		t.Fatalf("cut inside event 2: last id %q, events %q", p.lastID, rec.events)
+	}
+	p.reset() // the connection ended; the next one resumes from 1
+	if string(p.lastID) != "1" {
+		t.Fatalf("after reset: last id %q", p.lastID)
+	}
+	p.feed([]byte("id: 2\ndata: b\n\ndata: c\n\n"))
+	if fmt.Sprint(rec.events) != fmt.Sprint([]recorded{{"1", "message", "a"}, {"2", "message", "b"}, {"2", "message", "c"}}) {
+		t.Fatalf("events %q", rec.events)
+	}
+	// An id with no data is taken at its blank line, as in a browser.
+	p.feed([]byte("id: 9\n\n"))
+	if string(p.lastID) != "9" {
+		t.Fatalf("id-only event: last id %q", p.lastID)
+	}
+}
+
 func TestSeqTracker(t *testing.T) {
 	tests := []struct {
 		name               string

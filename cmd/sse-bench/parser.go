@@ -20,8 +20,12 @@ type parser struct {
 	line   []byte // partial line carried over to the next feed
 	data   []byte // data buffer: every data value followed by LF
 	evType []byte // event type buffer
-	lastID []byte // last event ID buffer; survives reconnects like EventSource's
-	retry  int64  // last valid retry field in ms, -1 when none was seen
+	idBuf  []byte // the last event ID buffer: set by an id field, not yet dispatched
+	// lastID is the EventSource's last event ID string, what a reconnect sends as Last-Event-ID: the buffer as
+	// of the last blank line. An id of an event the stream ended in the middle of is not taken, as in a
+	// browser (resuming after it would skip that event).
+	lastID []byte
+	retry  int64 // last valid retry field in ms, -1 when none was seen
 	// streamRetry is the last valid retry field of the current stream, -1 when it sent none (a turned-away
 	// answer's retry is the delay the client waits before it comes back).
 	streamRetry int64
@@ -46,6 +50,7 @@ func (p *parser) reset() {
 	p.started = false
 	p.afterCR = false
 	p.streamRetry = -1
+	p.idBuf = append(p.idBuf[:0], p.lastID...)
 }
 
 // feed processes the next bytes of the stream. Line ends are found with
@@ -117,7 +122,7 @@ func (p *parser) processLine(line []byte) {
 		p.data = append(p.data, '\n')
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
-			p.lastID = append(p.lastID[:0], value...)
+			p.idBuf = append(p.idBuf[:0], value...)
 		}
 	case "retry":
 		if allDigits(value) {
@@ -131,6 +136,8 @@ func (p *parser) processLine(line []byte) {
 var defaultEventType = []byte("message")
 
 func (p *parser) dispatch() {
+	// WHATWG: the last event ID string is set on every dispatch, even one without data.
+	p.lastID = append(p.lastID[:0], p.idBuf...)
 	if len(p.data) == 0 {
 		p.evType = p.evType[:0]
 		return
