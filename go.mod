@@ -10,6 +10,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.24.1
 	github.com/quic-go/quic-go v0.63.0
+	github.com/tmaxmax/go-sse v0.12.0
 	go.uber.org/zap v1.28.0
 	golang.org/x/time v0.16.0
 )

@@ -20,6 +20,14 @@ import (
 // scanChunk events are copied per lock hold: 2 KiB of pointers on the stack.
 const scanChunk = 256
 
+// Floor is the position history starts after: events with a higher sequence, up to the last dispatched, are
+// in memory; those at or below it only in JetStream.
+func (h *Hub) Floor() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.history.floor
+}
+
 // Since appends to dst the history events with after < Seq <= upto that match
 // any of patterns, in order.
 //

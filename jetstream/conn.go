@@ -50,12 +50,12 @@ type Conn struct {
 	readersCreated atomic.Uint64
 
 	// Connection lifecycle as seen by waiters: changed is closed and
-	// replaced on every connect, disconnect, reconnect and close; epoch
+	// replaced on every connect, disconnect, reconnect and close; generation
 	// counts disconnects and reconnects, so a waiter can tell a real change
 	// from the first connect.
-	mu      sync.Mutex
-	changed chan struct{}
-	epoch   atomic.Uint64
+	mu         sync.Mutex
+	changed    chan struct{}
+	generation atomic.Uint64
 
 	streamWarnings sync.Map // stream name → the config differences last warned about
 }
@@ -200,7 +200,7 @@ func (c *Conn) Close() {
 // connection went away (or came back) since they last looked.
 func (c *Conn) signal(lost bool) {
 	if lost {
-		c.epoch.Add(1)
+		c.generation.Add(1)
 	}
 	c.mu.Lock()
 	close(c.changed)
@@ -215,19 +215,19 @@ func (c *Conn) changes() <-chan struct{} {
 }
 
 // waitConnected blocks until the connection is up. It returns the
-// connection epoch seen: a later different epoch means the connection was
+// connection generation seen: a later different one means the connection was
 // lost in between.
 func (c *Conn) waitConnected(ctx context.Context) (uint64, error) {
 	timer := time.NewTimer(connPollPeriod)
 	defer timer.Stop()
 	for {
 		changed := c.changes()
-		epoch := c.epoch.Load()
+		gen := c.generation.Load()
 		if c.nc.IsClosed() {
 			return 0, fmt.Errorf("%w: connection closed", ErrNotConnected)
 		}
 		if c.nc.IsConnected() {
-			return epoch, nil
+			return gen, nil
 		}
 		select {
 		case <-changed:
@@ -247,6 +247,10 @@ func (c *Conn) connected() error {
 	}
 	return nil
 }
+
+// ReplayConsumersCreated counts the consumers replays created on this connection: with shared reads it
+// follows the number of distinct ranges asked at once, not the number of clients.
+func (c *Conn) ReplayConsumersCreated() uint64 { return c.readersCreated.Load() }
 
 // acquireReplay takes one of the replay slots, waiting for ctx at most.
 func (c *Conn) acquireReplay(ctx context.Context) (release func(), err error) {

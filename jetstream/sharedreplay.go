@@ -129,8 +129,8 @@ func (c *Conn) readRest(ctx context.Context, req ReplayRequest, s *sharedRead, f
 		return nil
 	}
 	rest := req
-	rest.After, rest.Limit = reached, 0 // the limit was judged on the whole range already
-	return c.privateReplay(ctx, rest, fn)
+	rest.After, rest.Limit = reached, 0  // the limit was judged on the whole range already
+	return c.sharedReplay(ctx, rest, fn) // late clients with the same rest share that read too
 }
 
 // isResetError: the read's answer about the range itself, the same for every client of the same range.

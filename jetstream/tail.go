@@ -98,14 +98,14 @@ type tail struct {
 func (t *tail) loop(ctx context.Context) {
 	backoff := tailMinBackoff
 	for {
-		connEpoch, err := t.conn.waitConnected(ctx)
+		connGen, err := t.conn.waitConnected(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				t.log.Warn("tail stopped: NATS connection closed")
 			}
 			return
 		}
-		consumed, err := t.run(ctx, connEpoch)
+		consumed, err := t.run(ctx, connGen)
 		if ctx.Err() != nil {
 			t.log.Info("tail stopped")
 			return
@@ -125,9 +125,9 @@ func (t *tail) loop(ctx context.Context) {
 
 // run follows the stream with one consumer until something goes wrong; the
 // error says what, and consumed how long the consumer delivered.
-func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duration, err error) {
+func (t *tail) run(ctx context.Context, connGen uint64) (consumed time.Duration, err error) {
 	name := t.cfg.Stream.Name
-	r := t.retrier(connEpoch)
+	r := t.retrier(connGen)
 	state, err := retry(ctx, r, func(ctx context.Context) (StreamState, error) {
 		state, err := t.conn.ensureStream(ctx, t.cfg.Stream)
 		if errors.Is(err, errSubjectsNotAdded) {
@@ -169,18 +169,18 @@ func (t *tail) run(ctx context.Context, connEpoch uint64) (consumed time.Duratio
 	defer h.stop(cc)
 	began := time.Now()
 	t.log.Info("tail running", zap.String("epoch", state.Epoch), zap.Uint64("start_seq", start))
-	err = t.follow(ctx, connEpoch, h, state.Epoch)
+	err = t.follow(ctx, connGen, h, state.Epoch)
 	return time.Since(began), err
 }
 
 // follow waits while the consumer delivers, checking the stream now and
 // then, until the run must end.
-func (t *tail) follow(ctx context.Context, connEpoch uint64, h *tailHandler, epoch string) error {
+func (t *tail) follow(ctx context.Context, connGen uint64, h *tailHandler, epoch string) error {
 	check := time.NewTimer(jitter(tailCheckEvery))
 	defer check.Stop()
 	for {
 		changed := t.conn.changes()
-		if t.conn.epoch.Load() != connEpoch {
+		if t.conn.generation.Load() != connGen {
 			return errConnectionLost
 		}
 		select {
@@ -244,10 +244,10 @@ func (t *tail) createConsumer(ctx context.Context, r retrier, start uint64) (nat
 
 // retrier retries the run's requests through a leader election; it stops
 // when the connection changes, since the loop then rebuilds anyway.
-func (t *tail) retrier(connEpoch uint64) retrier {
+func (t *tail) retrier(connGen uint64) retrier {
 	return retrier{
 		stop: func() error {
-			if t.conn.epoch.Load() != connEpoch || !t.conn.nc.IsConnected() {
+			if t.conn.generation.Load() != connGen || !t.conn.nc.IsConnected() {
 				return errConnectionLost
 			}
 			return nil
