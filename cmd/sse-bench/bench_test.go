@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -218,77 +219,8 @@ type recorded struct{ id, typ, data string }
 
 type recorder struct{ events []recorded }
 
-func (r *recorder) onEvent(id, typ, data []byte) {
+func (r *recorder) OnEvent(id, typ, data []byte) {
 	r.events = append(r.events, recorded{string(id), string(typ), string(data)})
-}
-
-func TestParser(t *testing.T) {
-	tests := []struct {
-		name  string
-		in    string
-		want  []recorded
-		retry int64
-	}{
-		{"lf", "id: 1\ndata: a\n\n", []recorded{{"1", "message", "a"}}, -1},
-		{"crlf", "id: 1\r\ndata: a\r\n\r\n", []recorded{{"1", "message", "a"}}, -1},
-		{"cr", "id: 1\rdata: a\r\r", []recorded{{"1", "message", "a"}}, -1},
-		{"bom", "\xEF\xBB\xBFdata: a\n\n", []recorded{{"", "message", "a"}}, -1},
-		{"bom only once", "\xEF\xBB\xBFdata: a\n\n\xEF\xBB\xBFdata: b\n\n", []recorded{{"", "message", "a"}}, -1},
-		{"multi data", "data: a\ndata:b\ndata\n\n", []recorded{{"", "message", "a\nb\n"}}, -1},
-		{"event type", "event: reset\ndata: {}\n\ndata: x\n\n", []recorded{{"", "reset", "{}"}, {"", "message", "x"}}, -1},
-		{"comment", ": hello\n\ndata: x\n\n", []recorded{{"", "message", "x"}}, -1},
-		{"no data no event", "event: x\nid: 7\n\ndata: y\n\n", []recorded{{"7", "message", "y"}}, -1},
-		{"id persists", "id: 5\ndata: a\n\ndata: b\n\n", []recorded{{"5", "message", "a"}, {"5", "message", "b"}}, -1},
-		{"id with NUL ignored", "id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n", []recorded{{"1", "message", "a"}, {"1", "message", "b"}}, -1},
-		{"empty id clears", "id: 1\ndata: a\n\nid\ndata: b\n\n", []recorded{{"1", "message", "a"}, {"", "message", "b"}}, -1},
-		{"retry", "retry: 1500\n\nretry: 15x\n\n", nil, 1500},
-		{"only one space stripped", "data:  a\n\n", []recorded{{"", "message", " a"}}, -1},
-		{"unterminated event dropped", "data: a\n\ndata: b\n", []recorded{{"", "message", "a"}}, -1},
-		{"unknown field", "foo: bar\ndata: a\n\n", []recorded{{"", "message", "a"}}, -1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			// Every split into two feeds must give the same result.
-			for cut := 0; cut <= len(tc.in); cut++ {
-				rec := &recorder{}
-				p := newParser(rec)
-				p.feed([]byte(tc.in[:cut]))
-				p.feed([]byte(tc.in[cut:]))
-				if fmt.Sprint(rec.events) != fmt.Sprint(tc.want) {
-					t.Fatalf("cut %d: got %q, want %q", cut, rec.events, tc.want)
-				}
-				if p.retry != tc.retry {
-					t.Fatalf("cut %d: retry %d, want %d", cut, p.retry, tc.retry)
-				}
-			}
-		})
-	}
-}
-
-// A stream cut in the middle of an event (a write deadline cutting a frame) must not move the id a reconnect
-// sends: a browser's last event ID string changes only when an event is dispatched, so resuming from the id
-// of the unfinished event would skip it.
-func TestLastEventIDOnlyOnDispatch(t *testing.T) {
-	rec := &recorder{}
-	p := newParser(rec)
-	p.reset()
-	p.feed([]byte("id: 1\ndata: a\n\nid: 2\ndata: b"))
-	if string(p.lastID) != "1" || len(rec.events) != 1 {
-		t.Fatalf("cut inside event 2: last id %q, events %q", p.lastID, rec.events)
-	}
-	p.reset() // the connection ended; the next one resumes from 1
-	if string(p.lastID) != "1" {
-		t.Fatalf("after reset: last id %q", p.lastID)
-	}
-	p.feed([]byte("id: 2\ndata: b\n\ndata: c\n\n"))
-	if fmt.Sprint(rec.events) != fmt.Sprint([]recorded{{"1", "message", "a"}, {"2", "message", "b"}, {"2", "message", "c"}}) {
-		t.Fatalf("events %q", rec.events)
-	}
-	// An id with no data is taken at its blank line, as in a browser.
-	p.feed([]byte("id: 9\n\n"))
-	if string(p.lastID) != "9" {
-		t.Fatalf("id-only event: last id %q", p.lastID)
-	}
 }
 
 func TestSeqTracker(t *testing.T) {
@@ -352,45 +284,13 @@ func TestHistogram(t *testing.T) {
 	}
 }
 
-func TestChunkedBody(t *testing.T) {
-	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
-		"6\r\n: ok\n\n\r\n" + "a;ext=1\r\ndata: hi\n\n\r\n" + "0\r\n\r\n"
-	br := bufio.NewReaderSize(strings.NewReader(raw), 64)
-	b, err := readResponse(br)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []byte
-	for {
-		p, err := b.next()
-		got = append(got, p...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if string(got) != ": ok\n\ndata: hi\n\n" {
-		t.Fatalf("body %q", got)
-	}
-	for _, bad := range []string{
-		"HTTP/1.1 204 No Content\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
-	} {
-		if _, err := readResponse(bufio.NewReader(strings.NewReader(bad))); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 func TestBareFrame(t *testing.T) {
 	got := string(appendBareFrame(nil, "e", 7, []byte("a\r\nb\rc\nd")))
 	if want := "id: e-7\ndata: a\ndata: b\ndata: c\ndata: d\n\n"; got != want {
 		t.Fatalf("%q, want %q", got, want)
 	}
 	rec := &recorder{}
-	newParser(rec).feed([]byte(got))
+	sseclient.NewParser(rec).Feed([]byte(got))
 	if len(rec.events) != 1 || rec.events[0].data != "a\nb\nc\nd" || rec.events[0].id != "e-7" {
 		t.Fatalf("parsed %q", rec.events)
 	}
@@ -451,17 +351,16 @@ func TestTurnedAwayResponse(t *testing.T) {
 	chunk := "retry: 3712\n: over capacity, retry later\n\n"
 	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nRetry-After: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(chunk), chunk)
-	br := bufio.NewReader(strings.NewReader(raw))
-	b, err := readResponse(br)
-	if err != nil || b.retryAfter != 4 {
-		t.Fatalf("retryAfter %d, err %v", b.retryAfter, err)
+	b, err := sseclient.ReadResponse(bufio.NewReader(strings.NewReader(raw)), "Retry-After")
+	if err != nil || retryAfter(b) != 4 {
+		t.Fatalf("Retry-After %d, err %v", retryAfter(b), err)
 	}
 	h := &recorder{}
-	p := newParser(h)
-	p.reset()
+	p := sseclient.NewParser(h)
+	p.Reset()
 	for {
-		piece, err := b.next()
-		p.feed(piece)
+		piece, err := b.Next()
+		p.Feed(piece)
 		if err == io.EOF {
 			break
 		}
@@ -469,17 +368,17 @@ func TestTurnedAwayResponse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if p.streamRetry != 3712 || len(h.events) != 0 {
-		t.Fatalf("stream retry %d, events %d", p.streamRetry, len(h.events))
+	if p.StreamRetry() != 3712 || len(h.events) != 0 {
+		t.Fatalf("stream retry %d, events %d", p.StreamRetry(), len(h.events))
 	}
-	p.reset()
-	if p.streamRetry != -1 || p.retry != 3712 {
-		t.Fatalf("after reset: stream retry %d, retry %d", p.streamRetry, p.retry)
+	p.Reset()
+	if p.StreamRetry() != -1 || p.Retry() != 3712 {
+		t.Fatalf("after reset: stream retry %d, retry %d", p.StreamRetry(), p.Retry())
 	}
 
 	plain := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
-	if b, err := readResponse(bufio.NewReader(strings.NewReader(plain))); err != nil || b.retryAfter != -1 {
-		t.Fatalf("no Retry-After: %d, %v", b.retryAfter, err)
+	if b, err := sseclient.ReadResponse(bufio.NewReader(strings.NewReader(plain)), "Retry-After"); err != nil || retryAfter(b) != -1 {
+		t.Fatalf("no Retry-After: %d, %v", retryAfter(b), err)
 	}
 }
 

@@ -8,11 +8,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
 )
 
 // client is one lean SSE connection: one goroutine, one small bufio reader,
@@ -24,7 +27,7 @@ type client struct {
 	dialer *net.Dialer
 	slow   bool // stops reading in the slow scenario
 
-	p   *parser
+	p   *sseclient.Parser
 	seq seqTracker
 	br  *bufio.Reader
 
@@ -93,7 +96,7 @@ func (c *client) run() {
 			}
 			continue
 		}
-		if b.retryAfter >= 0 {
+		if retryAfter(b) >= 0 {
 			// Turned away (over a connect rate or a cap): come back when the server said, like a browser.
 			wait := c.turnedAway(conn, b)
 			_ = conn.Close()
@@ -141,30 +144,30 @@ func (c *client) run() {
 
 // connect dials from this client's source address, sends the request and
 // reads the response head.
-func (c *client) connect() (net.Conn, body, error) {
+func (c *client) connect() (net.Conn, sseclient.Body, error) {
 	f := c.f
 	conn, err := c.dialer.DialContext(f.ctx, "tcp", f.cfg.Addr)
 	if err != nil {
-		return nil, body{}, err
+		return nil, sseclient.Body{}, err
 	}
 	_ = conn.SetDeadline(time.Now().Add(f.cfg.DialTimeout))
-	req := appendRequest(make([]byte, 0, 256), f.cfg.Target, f.cfg.Host, c.p.lastID)
+	req := sseclient.AppendRequest(make([]byte, 0, 256), f.cfg.Target, f.cfg.Host, c.p.LastID())
 	if _, err := conn.Write(req); err != nil {
 		_ = conn.Close()
-		return nil, body{}, err
+		return nil, sseclient.Body{}, err
 	}
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(conn, f.cfg.ReadBuf)
 	} else {
 		c.br.Reset(conn)
 	}
-	b, err := readResponse(c.br)
+	b, err := sseclient.ReadResponse(c.br, "Retry-After")
 	if err != nil {
 		_ = conn.Close()
-		return nil, body{}, err
+		return nil, sseclient.Body{}, err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	c.p.reset()
+	c.p.Reset()
 	return conn, b, nil
 }
 
@@ -172,17 +175,17 @@ func (c *client) connect() (net.Conn, body, error) {
 // long to wait before coming back: the stream's retry field (what a browser obeys), else its Retry-After
 // header. The answer must end at once and carry no events; one that does not is counted as malformed (the
 // events it did carry still go through the sequence check).
-func (c *client) turnedAway(conn net.Conn, b body) time.Duration {
+func (c *client) turnedAway(conn net.Conn, b sseclient.Body) time.Duration {
 	f := c.f
 	head := time.Now()
 	_ = conn.SetReadDeadline(head.Add(f.cfg.DialTimeout))
 	received := c.received
 	err := c.stream(b)
 	ended := time.Since(head)
-	wait := time.Duration(b.retryAfter) * time.Second
+	wait := time.Duration(retryAfter(b)) * time.Second
 	var bad []string
-	if c.p.streamRetry >= 0 {
-		wait = time.Duration(c.p.streamRetry) * time.Millisecond
+	if ms := c.p.StreamRetry(); ms >= 0 {
+		wait = time.Duration(ms) * time.Millisecond
 	} else {
 		bad = append(bad, "no retry field")
 	}
@@ -201,6 +204,21 @@ func (c *client) turnedAway(conn net.Conn, b body) time.Duration {
 	f.turnAwayEndH.record(int64(ended))
 	f.turnAwayRetryH.record(int64(wait))
 	return wait
+}
+
+// retryAfter is the response's Retry-After header in seconds, -1 when absent. On a 200 event stream it marks
+// a turned-away answer: the server asks the client to come back later (its stream ends at once). Only
+// delta-seconds: an HTTP date is not something the servers measured here send.
+func retryAfter(b sseclient.Body) int {
+	v := b.Header("Retry-After")
+	if v == "" || strings.Trim(v, "0123456789") != "" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // attach publishes the connection so drop and stall can reach it; it refuses
@@ -240,17 +258,17 @@ func (c *client) closeConn() {
 	c.mu.Unlock()
 }
 
-func (c *client) stream(b body) error {
+func (c *client) stream(b sseclient.Body) error {
 	for {
 		if c.stalled.Load() {
 			return errStalled
 		}
-		p, err := b.next()
+		p, err := b.Next()
 		if c.stalled.Load() {
 			return errStalled
 		}
 		if len(p) > 0 {
-			c.p.feed(p)
+			c.p.Feed(p)
 		}
 		if err != nil {
 			return err
@@ -280,14 +298,14 @@ func (c *client) awaitCut() {
 
 var resetType = []byte("reset")
 
-func (c *client) onEvent(_, typ, data []byte) {
+func (c *client) OnEvent(_, typ, data []byte) {
 	now := time.Now().UnixNano()
 	f := c.f
 	if bytes.Equal(typ, resetType) {
 		f.resets.Add(1)
 		return
 	}
-	run, n, t, ok := parsePayload(data)
+	run, n, t, ok := sseclient.ParsePayload(data)
 	if !ok || n < 1 || !bytes.Equal(run, f.run) {
 		f.foreign.Add(1)
 		return

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
 )
 
 // A fleet is a set of clients driven together. The scenarios talk to fleets
@@ -245,7 +247,7 @@ func newLocalFleet(parent context.Context, cfg fleetConfig) (*localFleet, error)
 		if c.slow {
 			c.dialer = d.slow
 		}
-		c.p = newParser(c)
+		c.p = sseclient.NewParser(c)
 		f.clients[i] = c
 	}
 	f.wg.Add(len(f.clients))

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -60,7 +61,7 @@ func newPublisher(nc *nats.Conn, subject, run string, window, pad int) (*publish
 // next publishes the next number.
 func (p *publisher) next(ctx context.Context) error {
 	n := p.last.Load() + 1
-	data := appendPayload(make([]byte, 0, 64+len(p.pad)), p.run, n, time.Now().UnixNano(), p.pad)
+	data := sseclient.AppendPayload(make([]byte, 0, 64+len(p.pad)), p.run, n, time.Now().UnixNano(), p.pad)
 	id := p.run + "-" + strconv.FormatInt(n, 10)
 	for {
 		_, err := p.js.PublishAsync(p.subject, data, jetstream.WithMsgID(id), jetstream.WithStallWait(publishStallWait))

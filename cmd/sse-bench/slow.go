@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/caddy-sse/caddy-sse/internal/sseclient"
 )
 
 // runSlow measures the healthy clients' latency while S% of the clients stop
@@ -78,7 +80,7 @@ func runSlow(ctx context.Context, t *targetRun) error {
 	}
 	// What a stalled client absorbed before the cut (kernel buffers on both
 	// ends plus the server's queue), estimated from the publish rate.
-	res.EventBytes = len(appendPayload(nil, t.run, last, time.Now().UnixNano(), t.pub.pad))
+	res.EventBytes = len(sseclient.AppendPayload(nil, t.run, last, time.Now().UnixNano(), t.pub.pad))
 	res.KiBBeforeCutP50 = round3(res.CutS.P50 * o.rate * float64(res.EventBytes) / 1024)
 	if res.NotCut > 0 {
 		t.log.Printf("%d stalled clients not cut within %s: a stalled loopback socket can absorb up to tcp_wmem's maximum "+

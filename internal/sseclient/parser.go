@@ -1,31 +1,28 @@
-package main
+package sseclient
 
 import (
 	"bytes"
 	"strconv"
 )
 
-// eventHandler receives every event the parser dispatches. The slices are
+// Handler receives every event the parser dispatches. The slices are
 // only valid during the call: the parser reuses its buffers.
-type eventHandler interface {
-	onEvent(id, typ, data []byte)
+type Handler interface {
+	OnEvent(id, typ, data []byte)
 }
 
 // parser is a push-style WHATWG event-stream parser. The client feeds it the
 // body bytes as they arrive; complete lines are processed straight out of the
 // caller's slice, and only a line split across two reads is copied.
-type parser struct {
-	handler eventHandler
+type Parser struct {
+	handler Handler
 
 	line   []byte // partial line carried over to the next feed
 	data   []byte // data buffer: every data value followed by LF
 	evType []byte // event type buffer
-	idBuf  []byte // the last event ID buffer: set by an id field, not yet dispatched
-	// lastID is the EventSource's last event ID string, what a reconnect sends as Last-Event-ID: the buffer as
-	// of the last blank line. An id of an event the stream ended in the middle of is not taken, as in a
-	// browser (resuming after it would skip that event).
-	lastID []byte
-	retry  int64 // last valid retry field in ms, -1 when none was seen
+	idBuf  []byte // last event ID buffer: set by each id field
+	lastID []byte // last event ID string: idBuf as of the last dispatch; sent on reconnect
+	retry  int64  // last valid retry field in ms, -1 when none was seen
 	// streamRetry is the last valid retry field of the current stream, -1 when it sent none (a turned-away
 	// answer's retry is the delay the client waits before it comes back).
 	streamRetry int64
@@ -37,26 +34,44 @@ type parser struct {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-func newParser(h eventHandler) *parser {
-	return &parser{handler: h, retry: -1, streamRetry: -1}
+func NewParser(h Handler) *Parser {
+	return &Parser{handler: h, retry: -1, streamRetry: -1}
 }
 
-// reset prepares the parser for a new stream on a new connection. The last
+// LastID is the last event ID seen, sent back as Last-Event-ID. It is only
+// valid until the next Feed.
+//
+// As in EventSource, an id takes effect only when its event is dispatched (at
+// the blank line): a stream cut between an event's id and its end must not
+// move the client past an event it never got.
+func (p *Parser) LastID() []byte { return p.lastID }
+
+// Retry is the last valid retry field in milliseconds, -1 when none was seen.
+func (p *Parser) Retry() int64 { return p.retry }
+
+// StreamRetry is the last valid retry field of the current stream (since Reset) in milliseconds, -1 when it
+// sent none.
+func (p *Parser) StreamRetry() int64 { return p.streamRetry }
+
+// Comments counts the comment lines seen (heartbeats).
+func (p *Parser) Comments() int64 { return p.comments }
+
+// Reset prepares the parser for a new stream on a new connection. The last
 // event ID is kept: it is what the client sends back as Last-Event-ID.
-func (p *parser) reset() {
+func (p *Parser) Reset() {
 	p.line = p.line[:0]
 	p.data = p.data[:0]
 	p.evType = p.evType[:0]
 	p.started = false
 	p.afterCR = false
+	p.idBuf = append(p.idBuf[:0], p.lastID...) // an id of an event cut short is forgotten
 	p.streamRetry = -1
-	p.idBuf = append(p.idBuf[:0], p.lastID...)
 }
 
-// feed processes the next bytes of the stream. Line ends are found with
+// Feed processes the next bytes of the stream. Line ends are found with
 // bytes.IndexByte (vectorised); the position of the next CR is remembered so
 // a stream without CRs is scanned for them once per feed, not once per line.
-func (p *parser) feed(b []byte) {
+func (p *Parser) Feed(b []byte) {
 	pos, cr := 0, -2 // cr: index of the next CR at or after pos; -1 none; -2 unknown
 	for pos < len(b) {
 		if p.afterCR {
@@ -94,7 +109,7 @@ func (p *parser) feed(b []byte) {
 	}
 }
 
-func (p *parser) processLine(line []byte) {
+func (p *Parser) processLine(line []byte) {
 	if !p.started {
 		p.started = true
 		line = bytes.TrimPrefix(line, utf8BOM)
@@ -135,8 +150,7 @@ func (p *parser) processLine(line []byte) {
 
 var defaultEventType = []byte("message")
 
-func (p *parser) dispatch() {
-	// WHATWG: the last event ID string is set on every dispatch, even one without data.
+func (p *Parser) dispatch() {
 	p.lastID = append(p.lastID[:0], p.idBuf...)
 	if len(p.data) == 0 {
 		p.evType = p.evType[:0]
@@ -146,7 +160,7 @@ func (p *parser) dispatch() {
 	if len(typ) == 0 {
 		typ = defaultEventType
 	}
-	p.handler.onEvent(p.lastID, typ, p.data[:len(p.data)-1])
+	p.handler.OnEvent(p.lastID, typ, p.data[:len(p.data)-1])
 	p.data = p.data[:0]
 	p.evType = p.evType[:0]
 }

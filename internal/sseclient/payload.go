@@ -1,4 +1,4 @@
-package main
+package sseclient
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 // Event payloads are small JSON objects: {"r":"<run>","n":<number>,"t":<unix nanos>}
 // plus an optional "p" padding string. The run tag lets clients ignore events
 // left in the stream by earlier runs; n is what loss, duplicate and order
-// checks use; t gives the latency. Server event ids are never interpreted.
+// checks use; t gives the latency.
 
-func appendPayload(dst []byte, run string, n, t int64, pad []byte) []byte {
+func AppendPayload(dst []byte, run string, n, t int64, pad []byte) []byte {
 	dst = append(dst, `{"r":"`...)
 	dst = append(dst, run...)
 	dst = append(dst, `","n":`...)
@@ -31,8 +31,8 @@ var (
 	keyTime = []byte(`"t":`)
 )
 
-// parsePayload extracts the run tag, number and timestamp without allocating.
-func parsePayload(data []byte) (run []byte, n, t int64, ok bool) {
+// ParsePayload extracts the run tag, number and timestamp without allocating.
+func ParsePayload(data []byte) (run []byte, n, t int64, ok bool) {
 	i := bytes.Index(data, keyRun)
 	if i < 0 {
 		return nil, 0, 0, false

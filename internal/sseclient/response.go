@@ -1,4 +1,4 @@
-package main
+package sseclient
 
 import (
 	"bufio"
@@ -14,14 +14,14 @@ import (
 // bufio buffer (identity, Content-Length or chunked), so a connection costs
 // one read buffer and nothing else.
 
-// appendRequest writes the GET request. lastID is sent as Last-Event-ID when
+// AppendRequest writes the GET request. lastID is sent as Last-Event-ID when
 // not empty.
-func appendRequest(dst []byte, target, host string, lastID []byte) []byte {
+func AppendRequest(dst []byte, target, host string, lastID []byte) []byte {
 	dst = append(dst, "GET "...)
 	dst = append(dst, target...)
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
 	dst = append(dst, host...)
-	dst = append(dst, "\r\nUser-Agent: sse-bench\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"...)
+	dst = append(dst, "\r\nUser-Agent: caddy-sse-client\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"...)
 	if len(lastID) > 0 {
 		dst = append(dst, "Last-Event-ID: "...)
 		dst = append(dst, lastID...)
@@ -30,40 +30,49 @@ func appendRequest(dst []byte, target, host string, lastID []byte) []byte {
 	return append(dst, "\r\n"...)
 }
 
-type statusError struct{ code int }
+type StatusError struct{ Code int }
 
-func (e statusError) Error() string { return fmt.Sprintf("HTTP status %d", e.code) }
+func (e StatusError) Error() string { return fmt.Sprintf("HTTP status %d", e.Code) }
 
 var (
-	errNotEventStream = errors.New("response is not text/event-stream")
-	errBadResponse    = errors.New("malformed HTTP response")
+	ErrNotEventStream = errors.New("response is not text/event-stream")
+	ErrBadResponse    = errors.New("malformed HTTP response")
 )
 
-// body yields the response body in pieces.
-type body struct {
+// Body yields the response body in pieces.
+type Body struct {
 	br      *bufio.Reader
 	chunked bool
 	left    int64 // bytes left in the current chunk or Content-Length body; -1: until EOF
 	crlf    bool  // a chunk's trailing CRLF is still to be read
-	// retryAfter is the Retry-After header in seconds, -1 when absent. On a 200 event stream it marks a
-	// turned-away answer: the server asks the client to come back later (its stream ends at once).
-	retryAfter int
+	kept    [][2]string
 }
 
-// readResponse parses the status line and headers and returns the body. Only
-// 200 with a text/event-stream content type is accepted.
-func readResponse(br *bufio.Reader) (body, error) {
-	b := body{br: br, left: -1, retryAfter: -1}
+// Header is the value of a response header ReadResponse was asked to keep.
+func (b *Body) Header(name string) string {
+	for _, h := range b.kept {
+		if h[0] == name {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// ReadResponse parses the status line and headers and returns the body. Only
+// 200 with a text/event-stream content type is accepted. The values of the
+// headers named in keep are kept for Body.Header.
+func ReadResponse(br *bufio.Reader, keep ...string) (Body, error) {
+	b := Body{br: br, left: -1}
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return b, err
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return b, errBadResponse
+		return b, ErrBadResponse
 	}
 	code, err := strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return b, errBadResponse
+		return b, ErrBadResponse
 	}
 	eventStream := false
 	for {
@@ -77,7 +86,7 @@ func readResponse(br *bufio.Reader) (body, error) {
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
-			return b, errBadResponse
+			return b, ErrBadResponse
 		}
 		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
 		switch {
@@ -85,24 +94,22 @@ func readResponse(br *bufio.Reader) (body, error) {
 			eventStream = len(value) >= 17 && bytes.EqualFold(value[:17], []byte("text/event-stream"))
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			b.chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
-		case bytes.EqualFold(name, []byte("Retry-After")):
-			// Only delta-seconds; an HTTP date is not something the servers measured here send.
-			if allDigits(value) {
-				if n, err := strconv.Atoi(string(value)); err == nil {
-					b.retryAfter = n
-				}
-			}
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil {
 				b.left = n
 			}
 		}
+		for _, k := range keep {
+			if bytes.EqualFold(name, []byte(k)) {
+				b.kept = append(b.kept, [2]string{k, string(value)})
+			}
+		}
 	}
 	if code != 200 {
-		return b, statusError{code}
+		return b, StatusError{code}
 	}
 	if !eventStream {
-		return b, errNotEventStream
+		return b, ErrNotEventStream
 	}
 	if b.chunked {
 		b.left = 0
@@ -110,9 +117,9 @@ func readResponse(br *bufio.Reader) (body, error) {
 	return b, nil
 }
 
-// next returns the next piece of body. The slice stays valid until the next
+// Next returns the next piece of body. The slice stays valid until the next
 // call; io.EOF marks the end of the body.
-func (b *body) next() ([]byte, error) {
+func (b *Body) Next() ([]byte, error) {
 	if b.chunked && b.left == 0 {
 		if err := b.nextChunk(); err != nil {
 			return nil, err
@@ -138,14 +145,14 @@ func (b *body) next() ([]byte, error) {
 	return p, nil
 }
 
-func (b *body) nextChunk() error {
+func (b *Body) nextChunk() error {
 	if b.crlf {
 		line, err := b.br.ReadSlice('\n')
 		if err != nil {
 			return err
 		}
 		if len(bytes.TrimRight(line, "\r\n")) != 0 {
-			return errBadResponse
+			return ErrBadResponse
 		}
 		b.crlf = false
 	}
@@ -159,7 +166,7 @@ func (b *body) nextChunk() error {
 	}
 	size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
 	if err != nil || size < 0 {
-		return errBadResponse
+		return ErrBadResponse
 	}
 	if size == 0 {
 		return io.EOF // trailers, if any, are not needed
