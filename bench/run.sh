@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench/run.sh: reproduces the results table of BENCHMARKS.md on this machine.
 #
-#	bench/run.sh            # the full run (about 7 minutes on 2 cores, build cache warm)
-#	QUICK=1 bench/run.sh    # small sizes, a smoke check of the whole pipeline (about 70 seconds)
+#	bench/run.sh            # the full run (about 10 minutes on 2 cores, build cache warm)
+#	QUICK=1 bench/run.sh    # small sizes, a smoke check of the whole pipeline (about 100 seconds)
 #
 # It builds sse-bench, a Caddy with the module and a nats-server (from the module cache), starts nats-server
 # with JetStream on loopback and a temporary store, starts Caddy with bench/Caddyfile, runs every scenario with
-# -target both (a bare net/http reference server, then Caddy), then restarts Caddy for three Caddy-only runs
+# -target both (a bare net/http reference server, then Caddy), two reconnect storms against the rate-limited
+# route (storm-limited*.json, not in the table), then restarts Caddy for three Caddy-only runs
 # under the profilers (idle memory, fanout CPU, storm CPU), then the hub micro-benchmarks with nothing else
 # running. Everything goes to .bench-out/ (gitignored):
 #
@@ -38,6 +39,8 @@ if [[ $QUICK == 1 ]]; then
 	FANOUT=(-c 1000 -rate 10 -duration 4s)
 	SWEEP_C=500 SWEEP_RATES=(50 200) SWEEP_D=3s
 	STORM=(-c 1000 -missed 200 -rate 10 -duration 2s)
+	STORM_LIMITED=(-c 3000 -missed 200 -rate 10 -duration 2s)
+	STORM_JS=(-c 100 -missed 9000 -rate 10 -duration 2s)
 	# Too short for a stalled socket to fill (that takes 20-45 s here): the cut is expected to be "missed".
 	SLOW=(-c 500 -slow-percent 2 -rate 20 -payload 4096 -duration 2s -cut-wait 4s)
 	PROF_FANOUT=(-c 1000 -rate 10 -duration 4s) PROF_FANOUT_S=2
@@ -49,6 +52,11 @@ else
 	FANOUT=(-c 10000 -rate 10 -duration 30s)
 	SWEEP_C=2000 SWEEP_RATES=(200 400 600 800 1000) SWEEP_D=10s
 	STORM=(-c 10000 -missed 1000 -rate 10 -duration 5s)
+	# Against the rate-limited route: 10,000 clients at 2,000 admitted per second; then 10,000 whose replays
+	# go beyond the node's 8,192-event memory, read from JetStream (about 80 s here). That one saturates the
+	# machine: the node can take more than the default 10 s to answer a connect, hence -dial-timeout 30s.
+	STORM_LIMITED=(-c 10000 -missed 1000 -rate 10 -duration 5s)
+	STORM_JS=(-c 10000 -missed 12000 -rate 10 -duration 5s -dial-timeout 30s -storm-wait 4m -timeout 6m)
 	# 4 KiB events at 5/s: a stalled socket fills in 40-45 s (the server's send buffer autotunes to ~850 KiB),
 	# and 10,000 healthy clients at 5/s leave the machine some headroom, so their p99 means something.
 	SLOW=(-c 10000 -slow-percent 1 -rate 5 -payload 4096 -duration 10s -cut-wait 60s)
@@ -259,6 +267,13 @@ for r in "${SWEEP_RATES[@]}"; do
 done
 scenario storm both storm "${STORM[@]}"
 scenario slow both slow "${SLOW[@]}"
+# The reconnect storm against a rate-limited node: bench/Caddyfile's /events-limited (max_connect_rate 2000/s,
+# retry 1s) turns clients away and they come back with their Last-Event-ID; the bare reference gets the same
+# cap. The server's replay and turn-away counters come from Caddy's /metrics. Then missed events beyond the
+# node's memory, so its replays read JetStream (Caddy only: the bare server has no JetStream).
+LIMITED=(-url "http://127.0.0.1:$BENCH_SSE_PORT/events-limited" -metrics "$ADMIN/metrics")
+scenario storm-limited both storm "${LIMITED[@]}" -bare-max-connect-rate 2000 -bare-retry 1s "${STORM_LIMITED[@]}"
+scenario storm-limited-js caddy storm "${LIMITED[@]}" "${STORM_JS[@]}"
 
 # 2. Profiles, in Caddy-only runs of the same shape, so the profilers' own cost stays out of the table. A fresh
 # Caddy first, so its memory before the idle hold is a clean baseline: Go's memory before and at the end of the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/time/rate"
 )
 
 // The bare reference server: the least a node can do for the same job.
@@ -41,6 +43,8 @@ type bareOptions struct {
 	writeTimeout time.Duration
 	timeout      time.Duration
 	exitOnStdin  bool
+	connectRate  float64
+	retry        time.Duration
 }
 
 func bareMain(args []string, stdout, stderr io.Writer) int {
@@ -55,6 +59,8 @@ func bareMain(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "per-write deadline")
 	fs.DurationVar(&o.timeout, "timeout", time.Hour, "stop after this long")
 	fs.BoolVar(&o.exitOnStdin, "exit-on-stdin", false, "stop when stdin closes (used when the tool starts it)")
+	fs.Float64Var(&o.connectRate, "max-connect-rate", 0, "new streams per second; over it a client is turned away (200, retry: and Retry-After, no events) (0: no cap)")
+	fs.DurationVar(&o.retry, "retry", time.Second, "base of a turned-away answer's retry: 2-6 times this, at least 2 s")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -106,7 +112,11 @@ func runBare(o bareOptions, stdout io.Writer, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: &bareHandler{hub: hub, writeTimeout: o.writeTimeout}, ReadHeaderTimeout: 10 * time.Second}
+	bh := &bareHandler{hub: hub, writeTimeout: o.writeTimeout, retry: o.retry}
+	if o.connectRate > 0 {
+		bh.rate = rate.NewLimiter(rate.Limit(o.connectRate), max(1, int(o.connectRate)))
+	}
+	srv := &http.Server{Handler: bh, ReadHeaderTimeout: 10 * time.Second}
 	hello, _ := json.Marshal(map[string]any{"listen": ln.Addr().String(), "pid": os.Getpid()})
 	_, _ = fmt.Fprintf(stdout, "%s\n", hello)
 	logger.Printf("serving on http://%s/ from %s subject %s", ln.Addr(), o.natsURL, o.subject)
@@ -228,6 +238,8 @@ func (h *bareHub) close() {
 type bareHandler struct {
 	hub          *bareHub
 	writeTimeout time.Duration
+	rate         *rate.Limiter // nil: no connect-rate cap
+	retry        time.Duration
 }
 
 var (
@@ -236,6 +248,10 @@ var (
 )
 
 func (bh *bareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if bh.rate != nil && !bh.rate.Allow() {
+		bh.turnAway(w)
+		return
+	}
 	rc := http.NewResponseController(w)
 	c := &bareClient{ch: make(chan *bareFrame, bh.hub.queue), gone: make(chan struct{}), rc: rc}
 	replay, reset, ok := bh.hub.subscribe(c, r.Header.Get("Last-Event-ID"))
@@ -298,6 +314,20 @@ func (bh *bareHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// turnAway answers like the module over max_connect_rate: 200 (an EventSource gives up on anything else), a
+// jittered retry of 2-6 times the retry (at least 2 s), Retry-After with the same delay, no events, and the
+// stream ends at once.
+func (bh *bareHandler) turnAway(w http.ResponseWriter) {
+	base := max(bh.retry, time.Second)
+	backoff := 2*base + rand.N(4*base)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("Retry-After", strconv.Itoa(int(backoff.Round(time.Second)/time.Second)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprintf(w, "retry: %d\n: over capacity, retry later\n\n", backoff.Milliseconds())
+}
+
 // appendBareFrame encodes one event: id, then one data line per payload line
 // (split on CR, LF and CRLF), then the blank line.
 func appendBareFrame(dst []byte, epoch string, seq uint64, data []byte) []byte {
@@ -351,7 +381,8 @@ func spawnBare(o *options, timeout time.Duration) (*bareChild, error) {
 	ring := max(1<<16, 2*(o.missed+int(o.rate*o.duration.Seconds())*3))
 	cmd := exec.Command(exe, "bare", "-listen", "127.0.0.1:0", "-nats", o.natsURL, "-subject", o.subject,
 		"-ring", strconv.Itoa(ring), "-queue", strconv.Itoa(o.bareQueue),
-		"-write-timeout", o.bareWriteTimeout.String(), "-timeout", timeout.String(), "-exit-on-stdin")
+		"-write-timeout", o.bareWriteTimeout.String(), "-timeout", timeout.String(), "-exit-on-stdin",
+		"-max-connect-rate", strconv.FormatFloat(o.bareConnectRate, 'g', -1, 64), "-retry", o.bareRetry.String())
 	cmd.Env = append(os.Environ(), childEnv)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()

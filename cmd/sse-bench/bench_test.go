@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -152,6 +153,28 @@ func TestScenariosAgainstBare(t *testing.T) {
 		}
 		if s.Published != int64(s.Warmup+s.Missed+20) {
 			t.Fatalf("published %d", s.Published)
+		}
+	})
+
+	t.Run("storm-rate-limited", func(t *testing.T) {
+		// The bare server admits 10 new streams per second (a burst of 10) and turns the others away with
+		// a retry of 2-6 s: clients wait what they were told, come back with their Last-Event-ID and lose
+		// nothing.
+		out := runTool(t, common("storm", "-c", "30", "-missed", "100", "-rate", "20", "-duration", "500ms",
+			"-bare-max-connect-rate", "10", "-bare-retry", "1s")...)
+		s := out.Results["bare"].Storm
+		if s.Lost != 0 || s.Duplicates != 0 || s.OutOfOrder != 0 || s.NotCaughtUp != 0 || s.CatchUpMS.N != 30 {
+			t.Fatalf("storm %+v", s)
+		}
+		if s.TurnAways < 1 || s.TurnedClients < 1 || s.TurnAwayBad != 0 || s.TurnAwaysConnect < 1 {
+			t.Fatalf("turn-aways: %+v", s)
+		}
+		// Each turned-away client waited at least the 2 s it was told before its stream was admitted.
+		if r := s.TurnAwayRetryMS; r.P50 < 2000 || r.Max > 6100 || s.AllCaughtUpS < 2 || s.AdmittedMS.Max < 2000 {
+			t.Fatalf("retry %+v, all caught up %gs, admitted %+v", r, s.AllCaughtUpS, s.AdmittedMS)
+		}
+		if s.TurnedPerClient.N != 30 || int64(s.TurnedPerClient.Mean*30+0.5) != s.TurnAways {
+			t.Fatalf("per client %+v, total %d", s.TurnedPerClient, s.TurnAways)
 		}
 	})
 
@@ -321,5 +344,65 @@ func TestTable(t *testing.T) {
 	}
 	if strings.Index(md, "20 events/s") > strings.Index(md, "40 events/s") {
 		t.Errorf("sweep not sorted by rate:\n%s", md)
+	}
+}
+
+func TestTurnedAwayResponse(t *testing.T) {
+	chunk := "retry: 3712\n: over capacity, retry later\n\n"
+	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nRetry-After: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(chunk), chunk)
+	b, err := sseclient.ReadResponse(bufio.NewReader(strings.NewReader(raw)), "Retry-After")
+	if err != nil || retryAfter(b) != 4 {
+		t.Fatalf("Retry-After %d, err %v", retryAfter(b), err)
+	}
+	h := &recorder{}
+	p := sseclient.NewParser(h)
+	p.Reset()
+	for {
+		piece, err := b.Next()
+		p.Feed(piece)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.StreamRetry() != 3712 || len(h.events) != 0 {
+		t.Fatalf("stream retry %d, events %d", p.StreamRetry(), len(h.events))
+	}
+	p.Reset()
+	if p.StreamRetry() != -1 || p.Retry() != 3712 {
+		t.Fatalf("after reset: stream retry %d, retry %d", p.StreamRetry(), p.Retry())
+	}
+
+	plain := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+	if b, err := sseclient.ReadResponse(bufio.NewReader(strings.NewReader(plain)), "Retry-After"); err != nil || retryAfter(b) != -1 {
+		t.Fatalf("no Retry-After: %d, %v", retryAfter(b), err)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP caddy_sse_replays_total Reconnects that replayed missed events.
+# TYPE caddy_sse_replays_total counter
+caddy_sse_replays_total{source="memory",stream="BENCH"} 9000
+caddy_sse_replays_total{source="jetstream",stream="BENCH"} 12
+caddy_sse_turned_away_total{reason="max_connect_rate"} 8123
+caddy_sse_connects_total{route="bench.>",stream="BENCH"} 100
+caddy_sse_connects_total{route="other.>",stream="BENCH"} 5
+caddy_sse_connections{route="bench.>",stream="BENCH"} 105
+go_goroutines 42
+`
+	m, err := parseMetrics(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scrapedMetrics{"replays.memory": 9000, "replays.jetstream": 12, "turned_away.max_connect_rate": 8123, "connects": 105}
+	if fmt.Sprint(m) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", m, want)
+	}
+	d := m.delta(scrapedMetrics{"replays.memory": 1000, "connects": 105})
+	if fmt.Sprint(d) != fmt.Sprint(map[string]float64{"replays.memory": 8000, "replays.jetstream": 12, "turned_away.max_connect_rate": 8123}) {
+		t.Fatalf("delta %v", d)
 	}
 }

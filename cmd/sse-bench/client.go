@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +46,12 @@ type client struct {
 	sendq         atomic.Int64 // the server's largest send queue seen, bytes
 	roundAttempts atomic.Int32 // connection attempts in the current round
 	caughtAt      atomic.Int64 // ns from round start to reaching the target, +1; 0 = not yet
+	admittedAt    atomic.Int64 // ns from round start to the first admitted stream of the round, +1; 0 = not yet
+	roundTurned   atomic.Int32 // turned-away answers in the current round
+	received      int64        // events received, on any connection (only the client's goroutine touches it)
+	// The first gap this client saw open (an event number jumped over), for the report's samples: lo..hi
+	// missing at that moment, on the attempt-th connection of the round; 0 = none.
+	holeLo, holeHi, holeAttempt atomic.Int64
 }
 
 var errStalled = errors.New("stalled on purpose")
@@ -86,6 +96,15 @@ func (c *client) run() {
 			}
 			continue
 		}
+		if retryAfter(b) >= 0 {
+			// Turned away (over a connect rate or a cap): come back when the server said, like a browser.
+			wait := c.turnedAway(conn, b)
+			_ = conn.Close()
+			if !sleepCtx(f.ctx, wait) {
+				return
+			}
+			continue
+		}
 		if first {
 			f.connectH.record(int64(time.Since(start)))
 		} else {
@@ -96,6 +115,9 @@ func (c *client) run() {
 		if !c.attach(conn) {
 			_ = conn.Close()
 			continue
+		}
+		if f.target.Load() > 0 && c.admittedAt.Load() == 0 {
+			c.admittedAt.Store(time.Now().UnixNano() - f.roundStart.Load() + 1)
 		}
 		c.everOpen.Store(true)
 		f.open.Add(1)
@@ -139,7 +161,7 @@ func (c *client) connect() (net.Conn, sseclient.Body, error) {
 	} else {
 		c.br.Reset(conn)
 	}
-	b, err := sseclient.ReadResponse(c.br)
+	b, err := sseclient.ReadResponse(c.br, "Retry-After")
 	if err != nil {
 		_ = conn.Close()
 		return nil, sseclient.Body{}, err
@@ -147,6 +169,56 @@ func (c *client) connect() (net.Conn, sseclient.Body, error) {
 	_ = conn.SetDeadline(time.Time{})
 	c.p.Reset()
 	return conn, b, nil
+}
+
+// turnedAway reads a turned-away answer to its end, as an EventSource does with any stream, and returns how
+// long to wait before coming back: the stream's retry field (what a browser obeys), else its Retry-After
+// header. The answer must end at once and carry no events; one that does not is counted as malformed (the
+// events it did carry still go through the sequence check).
+func (c *client) turnedAway(conn net.Conn, b sseclient.Body) time.Duration {
+	f := c.f
+	head := time.Now()
+	_ = conn.SetReadDeadline(head.Add(f.cfg.DialTimeout))
+	received := c.received
+	err := c.stream(b)
+	ended := time.Since(head)
+	wait := time.Duration(retryAfter(b)) * time.Second
+	var bad []string
+	if ms := c.p.StreamRetry(); ms >= 0 {
+		wait = time.Duration(ms) * time.Millisecond
+	} else {
+		bad = append(bad, "no retry field")
+	}
+	if !errors.Is(err, io.EOF) {
+		bad = append(bad, fmt.Sprintf("did not end at once (%v after %s)", err, ended.Round(time.Millisecond)))
+	}
+	if c.received != received {
+		bad = append(bad, fmt.Sprintf("carried %d events", c.received-received))
+	}
+	if len(bad) > 0 {
+		f.turnAwayBad.Add(1)
+		f.noteErr(errors.New("turned-away answer: " + strings.Join(bad, ", ")))
+	}
+	f.turnAways.Add(1)
+	c.roundTurned.Add(1)
+	f.turnAwayEndH.record(int64(ended))
+	f.turnAwayRetryH.record(int64(wait))
+	return wait
+}
+
+// retryAfter is the response's Retry-After header in seconds, -1 when absent. On a 200 event stream it marks
+// a turned-away answer: the server asks the client to come back later (its stream ends at once). Only
+// delta-seconds: an HTTP date is not something the servers measured here send.
+func retryAfter(b sseclient.Body) int {
+	v := b.Header("Retry-After")
+	if v == "" || strings.Trim(v, "0123456789") != "" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // attach publishes the connection so drop and stall can reach it; it refuses
@@ -239,6 +311,12 @@ func (c *client) OnEvent(_, typ, data []byte) {
 		return
 	}
 	f.delivered.Add(1)
+	c.received++
+	if n > c.seq.max+1 && c.holeLo.Load() == 0 {
+		c.holeAttempt.Store(int64(c.roundAttempts.Load()))
+		c.holeHi.Store(n - 1)
+		c.holeLo.Store(c.seq.max + 1)
+	}
 	switch c.seq.observe(n) {
 	case seqDup:
 		f.dups.Add(1)

@@ -56,6 +56,7 @@ type status struct {
 	Cut       int   `json:"cut"`
 	Delivered int64 `json:"delivered"`
 	Failures  int64 `json:"failures"`
+	TurnAways int64 `json:"turn_aways"` // turned-away answers so far
 }
 
 func (s status) merge(o status) status {
@@ -63,6 +64,7 @@ func (s status) merge(o status) status {
 		Clients: s.Clients + o.Clients, Open: s.Open + o.Open, Connected: s.Connected + o.Connected,
 		Healthy: s.Healthy + o.Healthy, CaughtUp: s.CaughtUp + o.CaughtUp, Stalled: s.Stalled + o.Stalled,
 		Cut: s.Cut + o.Cut, Delivered: s.Delivered + o.Delivered, Failures: s.Failures + o.Failures,
+		TurnAways: s.TurnAways + o.TurnAways,
 	}
 }
 
@@ -77,6 +79,7 @@ type fleetReport struct {
 	Duplicates   int64            `json:"duplicates"`
 	OutOfOrder   int64            `json:"out_of_order"`
 	Missing      int64            `json:"missing"` // healthy clients: numbers 1..N never received
+	Holes        int64            `json:"holes"`   // of those, numbers below a client's highest received
 	Resets       int64            `json:"resets"`
 	Disconnects  int64            `json:"disconnects"` // streams the server ended unasked
 	Reconnects   int64            `json:"reconnects"`
@@ -94,14 +97,29 @@ type fleetReport struct {
 	FullTime     histSnap         `json:"full_time"`    // stall to the server's send queue last growing
 	BlockedTime  histSnap         `json:"blocked_time"` // send queue full to cut
 	SendQ        histSnap         `json:"sendq"`        // the server's largest send queue, bytes
-	Errors       []string         `json:"errors,omitempty"`
+	// Turned-away answers (200 with Retry-After, retry: and no events): all of them, those of the current
+	// round, the malformed ones (no retry field, not ended at once, events carried), clients turned away at
+	// least once this round and how often (per healthy client), how long each answer took to end and the
+	// wait it asked for.
+	TurnAways      int64    `json:"turn_aways"`
+	RoundTurnAways int64    `json:"round_turn_aways"`
+	TurnAwayBad    int64    `json:"turn_away_bad"`
+	TurnedClients  int      `json:"turned_clients"`
+	TurnedPer      histSnap `json:"turned_per_client"` // counts, not ns
+	TurnAwayEnd    histSnap `json:"turn_away_end"`
+	TurnAwayRetry  histSnap `json:"turn_away_retry"`
+	Admitted       histSnap `json:"admitted"` // round start to the first admitted stream of the round
+	// HoleSamples name a few clients left with a gap: where it opened and on which connection.
+	HoleSamples []string `json:"hole_samples,omitempty"`
+	Errors      []string `json:"errors,omitempty"`
 }
 
 func (r fleetReport) merge(o fleetReport) fleetReport {
 	out := fleetReport{
 		Clients: r.Clients + o.Clients, Connected: r.Connected + o.Connected, Healthy: r.Healthy + o.Healthy,
 		Delivered: r.Delivered + o.Delivered, Foreign: r.Foreign + o.Foreign, Duplicates: r.Duplicates + o.Duplicates,
-		OutOfOrder: r.OutOfOrder + o.OutOfOrder, Missing: r.Missing + o.Missing, Resets: r.Resets + o.Resets,
+		OutOfOrder: r.OutOfOrder + o.OutOfOrder, Missing: r.Missing + o.Missing, Holes: r.Holes + o.Holes,
+		Resets:      r.Resets + o.Resets,
 		Disconnects: r.Disconnects + o.Disconnects, Reconnects: r.Reconnects + o.Reconnects,
 		Attempts: r.Attempts + o.Attempts, Failures: r.Failures + o.Failures,
 		MultiAttempt: r.MultiAttempt + o.MultiAttempt, NotCaughtUp: r.NotCaughtUp + o.NotCaughtUp,
@@ -109,8 +127,13 @@ func (r fleetReport) merge(o fleetReport) fleetReport {
 		Connect: r.Connect.merge(o.Connect), Reconnect: r.Reconnect.merge(o.Reconnect),
 		CatchUp: r.CatchUp.merge(o.CatchUp), CutTime: r.CutTime.merge(o.CutTime),
 		FullTime: r.FullTime.merge(o.FullTime), BlockedTime: r.BlockedTime.merge(o.BlockedTime),
-		SendQ:  r.SendQ.merge(o.SendQ),
-		Errors: mergeErrors(r.Errors, o.Errors),
+		SendQ:     r.SendQ.merge(o.SendQ),
+		TurnAways: r.TurnAways + o.TurnAways, RoundTurnAways: r.RoundTurnAways + o.RoundTurnAways,
+		TurnAwayBad: r.TurnAwayBad + o.TurnAwayBad, TurnedClients: r.TurnedClients + o.TurnedClients,
+		TurnedPer: r.TurnedPer.merge(o.TurnedPer), TurnAwayEnd: r.TurnAwayEnd.merge(o.TurnAwayEnd),
+		TurnAwayRetry: r.TurnAwayRetry.merge(o.TurnAwayRetry), Admitted: r.Admitted.merge(o.Admitted),
+		HoleSamples: mergeErrors(r.HoleSamples, o.HoleSamples),
+		Errors:      mergeErrors(r.Errors, o.Errors),
 	}
 	for i := range out.Latency {
 		out.Latency[i] = r.Latency[i].merge(o.Latency[i])
@@ -159,6 +182,9 @@ type localFleet struct {
 	latency    [phases]histogram
 	connectH   histogram
 	reconnectH histogram
+
+	turnAways, turnAwayBad       atomic.Int64
+	turnAwayEndH, turnAwayRetryH histogram
 
 	delivered, foreign, dups, ooo, resets       atomic.Int64
 	disconnects, reconnects, attempts, failures atomic.Int64
@@ -258,7 +284,8 @@ func (f *localFleet) call(req request) (response, error) {
 }
 
 func (f *localFleet) status(target int64) status {
-	s := status{Clients: len(f.clients), Open: int(f.open.Load()), Delivered: f.delivered.Load(), Failures: f.failures.Load()}
+	s := status{Clients: len(f.clients), Open: int(f.open.Load()), Delivered: f.delivered.Load(), Failures: f.failures.Load(),
+		TurnAways: f.turnAways.Load()}
 	for _, c := range f.clients {
 		if c.everOpen.Load() {
 			s.Connected++
@@ -296,6 +323,8 @@ func (f *localFleet) reconnect(target int64) {
 	for _, c := range f.clients {
 		c.roundAttempts.Store(0)
 		c.caughtAt.Store(0)
+		c.admittedAt.Store(0)
+		c.roundTurned.Store(0)
 	}
 	f.roundStart.Store(time.Now().UnixNano())
 	f.target.Store(target)
@@ -338,11 +367,13 @@ func (f *localFleet) report(expected int64) fleetReport {
 		Disconnects: f.disconnects.Load(), Reconnects: f.reconnects.Load(),
 		Attempts: f.attempts.Load(), Failures: f.failures.Load(),
 		Connect: f.connectH.snapshot(), Reconnect: f.reconnectH.snapshot(),
+		TurnAways: f.turnAways.Load(), TurnAwayBad: f.turnAwayBad.Load(),
+		TurnAwayEnd: f.turnAwayEndH.snapshot(), TurnAwayRetry: f.turnAwayRetryH.snapshot(),
 	}
 	for i := range r.Latency {
 		r.Latency[i] = f.latency[i].snapshot()
 	}
-	var catchUp, cutTime, fullTime, blockedTime, sendq histogram
+	var catchUp, cutTime, fullTime, blockedTime, sendq, turnedPer, admitted histogram
 	target := f.target.Load()
 	for _, c := range f.clients {
 		if c.everOpen.Load() {
@@ -366,6 +397,22 @@ func (f *localFleet) report(expected int64) fleetReport {
 		}
 		r.Healthy++
 		r.Missing += missing(c.maxSeen.Load(), c.gap.Load(), expected)
+		if gap := c.gap.Load(); gap > 0 {
+			r.Holes += gap
+			if len(r.HoleSamples) < maxErrorSamples {
+				r.HoleSamples = append(r.HoleSamples, fmt.Sprintf("client %d: %d missing, first gap %d-%d opened on attempt %d of the round, highest %d",
+					c.idx, gap, c.holeLo.Load(), c.holeHi.Load(), c.holeAttempt.Load(), c.maxSeen.Load()))
+			}
+		}
+		turned := c.roundTurned.Load()
+		r.RoundTurnAways += int64(turned)
+		if turned > 0 {
+			r.TurnedClients++
+		}
+		turnedPer.record(int64(turned))
+		if at := c.admittedAt.Load(); at > 0 {
+			admitted.record(at - 1)
+		}
 		if target > 0 {
 			if at := c.caughtAt.Load(); at > 0 {
 				catchUp.record(at - 1)
@@ -376,6 +423,7 @@ func (f *localFleet) report(expected int64) fleetReport {
 	}
 	r.CatchUp, r.CutTime = catchUp.snapshot(), cutTime.snapshot()
 	r.FullTime, r.BlockedTime, r.SendQ = fullTime.snapshot(), blockedTime.snapshot(), sendq.snapshot()
+	r.TurnedPer, r.Admitted = turnedPer.snapshot(), admitted.snapshot()
 	f.mu.Lock()
 	r.Errors = append([]string(nil), f.errs...)
 	f.mu.Unlock()

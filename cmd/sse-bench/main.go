@@ -64,10 +64,14 @@ type options struct {
 	slowMSS     int
 	createStrm  bool
 
+	metricsURL string
+
 	bareURL          string
 	barePID          int
 	bareQueue        int
 	bareWriteTimeout time.Duration
+	bareConnectRate  float64
+	bareRetry        time.Duration
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -108,10 +112,14 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.slowMSS, "slow-mss", 1460, "slow: TCP MSS stalling clients advertise, as over the Internet (0: loopback's 64 KiB)")
 	fs.BoolVar(&o.createStrm, "create-stream", true, "with -target bare: create a memory stream for -subject if none captures it")
 
+	fs.StringVar(&o.metricsURL, "metrics", "", "storm: Prometheus `URL` of the server under test (Caddy's admin /metrics), read before and after the storm")
+
 	fs.StringVar(&o.bareURL, "bare-url", "", "use an already running bare server at this `URL` instead of starting one")
 	fs.IntVar(&o.barePID, "bare-pid", 0, "`pid` of the -bare-url server")
 	fs.IntVar(&o.bareQueue, "bare-queue", 256, "queue length per client of the started bare server")
 	fs.DurationVar(&o.bareWriteTimeout, "bare-write-timeout", 10*time.Second, "per-write deadline of the started bare server")
+	fs.Float64Var(&o.bareConnectRate, "bare-max-connect-rate", 0, "new streams per second the started bare server admits, turning the others away like max_connect_rate (0: no cap)")
+	fs.DurationVar(&o.bareRetry, "bare-retry", time.Second, "the started bare server's retry, which its turned-away answers multiply by 2-6 (at least 2 s)")
 	return fs
 }
 
@@ -171,6 +179,11 @@ func (o *options) validate() error {
 	if err := checkLoopbackURLs(o.natsURL); err != nil {
 		return err
 	}
+	if o.metricsURL != "" {
+		if err := checkLoopbackHTTP(o.metricsURL); err != nil {
+			return err
+		}
+	}
 	switch {
 	case o.clients < 1:
 		return fmt.Errorf("-c must be at least 1")
@@ -182,6 +195,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-sources must be within 0..250")
 	case o.timeout <= 0:
 		return fmt.Errorf("-timeout must be positive")
+	case o.bareConnectRate < 0:
+		return fmt.Errorf("-bare-max-connect-rate cannot be negative")
 	case o.perProc < 1 || o.window < 1 || o.readBuf < 64:
 		return fmt.Errorf("-per-proc and -window must be positive, -read-buf at least 64")
 	case o.scenario == "slow" && o.slowPercent == 0:
@@ -205,6 +220,8 @@ func (o *options) params() map[string]any {
 		"timeout_s": o.timeout.Seconds(), "connect_par": o.connectPar, "cut_wait_s": o.cutWait.Seconds(),
 		"slow_rcvbuf": o.slowRcvBuf, "slow_mss": o.slowMSS, "bare_queue": o.bareQueue,
 		"bare_write_timeout_s": o.bareWriteTimeout.Seconds(), "bare_external": o.bareURL != "",
+		"bare_max_connect_rate": o.bareConnectRate, "bare_retry_s": o.bareRetry.Seconds(), "metrics": o.metricsURL != "",
+		"backoff_s": o.backoff.Seconds(),
 	}
 }
 

@@ -132,26 +132,49 @@ type fanoutResult struct {
 }
 
 type stormResult struct {
-	Warmup          int     `json:"warmup"`
-	Missed          int     `json:"missed"`
-	LiveRate        float64 `json:"live_rate"`
-	Published       int64   `json:"published"`
-	DropS           float64 `json:"drop_s"`
-	CatchUpMS       dist    `json:"catch_up_ms"`
-	AllCaughtUpS    float64 `json:"all_caught_up_s"`
-	NotCaughtUp     int     `json:"not_caught_up"`
-	Lost            int64   `json:"lost"`
-	Duplicates      int64   `json:"duplicates"`
-	OutOfOrder      int64   `json:"out_of_order"`
-	Resets          int64   `json:"resets"`
-	MultiAttempt    int     `json:"multi_attempt"`
-	Attempts        int64   `json:"attempts"`
-	ReconnectMS     dist    `json:"reconnect_ms"`
-	ConsumersBefore int     `json:"consumers_before"`
-	ConsumersMax    int     `json:"consumers_max"`
-	ConsumersAfter  int     `json:"consumers_after"`
-	ServerCPUS      float64 `json:"server_cpu_s"`
-	ToolCPUS        float64 `json:"tool_cpu_s"`
+	Warmup       int     `json:"warmup"`
+	Missed       int     `json:"missed"`
+	LiveRate     float64 `json:"live_rate"`
+	Published    int64   `json:"published"`
+	DropS        float64 `json:"drop_s"`
+	CatchUpMS    dist    `json:"catch_up_ms"`
+	AllCaughtUpS float64 `json:"all_caught_up_s"`
+	NotCaughtUp  int     `json:"not_caught_up"`
+	Lost         int64   `json:"lost"`
+	// Holes are the lost events below a client's highest one received (skipped); the rest of lost are
+	// events a client had not reached yet when the run ended (only when not every client caught up).
+	Holes           int64    `json:"holes"`
+	HoleSamples     []string `json:"hole_samples,omitempty"`
+	Duplicates      int64    `json:"duplicates"`
+	OutOfOrder      int64    `json:"out_of_order"`
+	Resets          int64    `json:"resets"`
+	MultiAttempt    int      `json:"multi_attempt"`
+	Disconnects     int64    `json:"disconnects"` // streams the server ended unasked during the storm (then resumed)
+	Attempts        int64    `json:"attempts"`
+	ReconnectMS     dist     `json:"reconnect_ms"`
+	ConsumersBefore int      `json:"consumers_before"`
+	ConsumersMax    int      `json:"consumers_max"`
+	ConsumersAfter  int      `json:"consumers_after"`
+	// ConsumersCreated counts JetStream's consumer-created advisories for the stream from the reconnect to the
+	// end: every consumer, however short-lived (the max above is a 100 ms poll).
+	ConsumersCreated int64   `json:"consumers_created"`
+	ServerCPUS       float64 `json:"server_cpu_s"`
+	ToolCPUS         float64 `json:"tool_cpu_s"`
+	// Turned-away answers (a connect-rate cap): during the storm round, during the initial connect, clients
+	// turned away at least once in the round, turn-aways per client (a count), answers that had no retry
+	// field, did not end at once or carried events, how long an answer took to end, the retry it asked for,
+	// and the time from the reconnect to each client's admitted stream.
+	TurnAways        int64 `json:"turn_aways"`
+	TurnAwaysConnect int64 `json:"turn_aways_connect"`
+	TurnedClients    int   `json:"turned_clients"`
+	TurnedPerClient  dist  `json:"turned_per_client"`
+	TurnAwayBad      int64 `json:"turn_away_bad"`
+	TurnAwayEndMS    dist  `json:"turn_away_end_ms"`
+	TurnAwayRetryMS  dist  `json:"turn_away_retry_ms"`
+	AdmittedMS       dist  `json:"admitted_ms"`
+	// ServerMetrics: how the server's own counters moved over the storm (-metrics): replays.memory,
+	// replays.jetstream, turned_away.<reason>, resets.<reason>, connects, slow_client_disconnects.
+	ServerMetrics map[string]float64 `json:"server_metrics,omitempty"`
 }
 
 type slowResult struct {
@@ -235,6 +258,7 @@ func (r *targetResult) violations() []string {
 		add(s.Duplicates > 0, "%d duplicates", s.Duplicates)
 		add(s.OutOfOrder > 0, "%d out of order", s.OutOfOrder)
 		add(s.NotCaughtUp > 0, "%d clients never caught up", s.NotCaughtUp)
+		add(s.TurnAwayBad > 0, "%d turned-away answers without a retry field, not ended at once or carrying events", s.TurnAwayBad)
 	}
 	if s := r.Slow; s != nil {
 		add(s.HealthyMissing > 0, "%d events missing at healthy clients", s.HealthyMissing)

@@ -149,7 +149,7 @@ func (t *targetRun) connect(ctx context.Context) error {
 			return err
 		}
 		if st.Connected >= o.clients {
-			t.log.Printf("%d connected in %.2fs", st.Connected, time.Since(start).Seconds())
+			t.log.Printf("%d connected in %.2fs (%d turn-aways)", st.Connected, time.Since(start).Seconds(), st.TurnAways)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -157,7 +157,7 @@ func (t *targetRun) connect(ctx context.Context) error {
 			break
 		}
 		if time.Since(lastLog) > 2*time.Second {
-			t.log.Printf("%d/%d connected, %d failed attempts", st.Connected, o.clients, st.Failures)
+			t.log.Printf("%d/%d connected, %d failed attempts, %d turned away", st.Connected, o.clients, st.Failures, st.TurnAways)
 			lastLog = time.Now()
 		}
 		if !sleepCtx(ctx, 50*time.Millisecond) {

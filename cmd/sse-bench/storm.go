@@ -46,6 +46,21 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	}
 
 	consumers := watchConsumers(ctx, t.nc, t.stream, 100*time.Millisecond)
+	created, err := watchConsumerCreations(t.nc, t.stream)
+	if err != nil {
+		return err
+	}
+	var metrics0 scrapedMetrics
+	if o.metricsURL != "" && t.name != "bare" {
+		if metrics0, err = scrapeMetrics(ctx, o.metricsURL); err != nil {
+			return err
+		}
+	}
+	turned0 := t.turnAways()
+	disc0, err := t.disconnects()
+	if err != nil {
+		return err
+	}
 	_, cpu0 := t.server.read()
 	tool0 := t.toolCPU()
 	t.log.Printf("%d events published while away; reconnecting all at once", o.missed)
@@ -58,10 +73,11 @@ func runStorm(ctx context.Context, t *targetRun) error {
 		_, err := t.pub.paced(ctx, o.rate, o.duration, nil)
 		live <- err
 	}()
-	if _, _, err := t.waitCaughtUp(ctx, target, o.stormWait); err != nil {
+	st, _, err := t.waitCaughtUp(ctx, target, o.stormWait)
+	if err != nil {
 		return err
 	}
-	t.log.Printf("caught up (as seen by polling) after %.2fs", time.Since(reconnectStart).Seconds())
+	t.log.Printf("caught up (as seen by polling) after %.2fs, %d turn-aways", time.Since(reconnectStart).Seconds(), st.TurnAways-turned0)
 	if err := <-live; err != nil {
 		return err
 	}
@@ -76,6 +92,14 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	res.ServerCPUS, res.ToolCPUS = seconds(cpu1-cpu0), seconds(t.toolCPU()-tool0)
 	res.ConsumersMax, _ = consumers.result()
 	res.ConsumersAfter = countConsumers(ctx, t.nc, t.stream)
+	res.ConsumersCreated = created.result(t.nc)
+	if metrics0 != nil {
+		metrics1, err := scrapeMetrics(ctx, o.metricsURL)
+		if err != nil {
+			return err
+		}
+		res.ServerMetrics = metrics1.delta(metrics0)
+	}
 
 	rep, err := t.report(last)
 	if err != nil {
@@ -86,11 +110,35 @@ func runStorm(ctx context.Context, t *targetRun) error {
 	res.AllCaughtUpS = round3(float64(rep.CatchUp.Max) / float64(time.Second))
 	res.NotCaughtUp = rep.NotCaughtUp
 	res.Lost, res.Duplicates, res.OutOfOrder, res.Resets = rep.Missing, rep.Duplicates, rep.OutOfOrder, rep.Resets
+	res.Holes, res.HoleSamples = rep.Holes, rep.HoleSamples
 	res.MultiAttempt, res.Attempts = rep.MultiAttempt, rep.Attempts
+	res.Disconnects = rep.Disconnects - disc0
 	res.ReconnectMS = msDist(rep.Reconnect)
+	res.AdmittedMS = msDist(rep.Admitted)
+	res.TurnAways, res.TurnAwaysConnect = rep.RoundTurnAways, rep.TurnAways-rep.RoundTurnAways
+	res.TurnedClients, res.TurnAwayBad = rep.TurnedClients, rep.TurnAwayBad
+	res.TurnedPerClient = distIn(rep.TurnedPer, 1)
+	res.TurnAwayEndMS, res.TurnAwayRetryMS = msDist(rep.TurnAwayEnd), msDist(rep.TurnAwayRetry)
 	t.res.Storm = res
-	t.log.Printf("storm: all caught up in %.3fs (p50 %.1fms), lost %d dup %d, %d needed >1 attempt, consumers %d→max %d→%d",
-		res.AllCaughtUpS, res.CatchUpMS.P50, res.Lost, res.Duplicates, res.MultiAttempt,
-		res.ConsumersBefore, res.ConsumersMax, res.ConsumersAfter)
+	t.log.Printf("storm: all caught up in %.3fs (p50 %.1fms), %d not caught up, lost %d (%d holes) dup %d ooo %d, %d needed >1 attempt, %d disconnects, "+
+		"%d turn-aways (%d clients, max %g each), consumers %d→max %d→%d, %d created, server %v",
+		res.AllCaughtUpS, res.CatchUpMS.P50, res.NotCaughtUp, res.Lost, res.Holes, res.Duplicates, res.OutOfOrder, res.MultiAttempt, res.Disconnects,
+		res.TurnAways, res.TurnedClients, res.TurnedPerClient.Max,
+		res.ConsumersBefore, res.ConsumersMax, res.ConsumersAfter, res.ConsumersCreated, res.ServerMetrics)
 	return nil
+}
+
+// disconnects is the fleet's count of streams the server ended unasked so far.
+func (t *targetRun) disconnects() (int64, error) {
+	rep, err := t.g.report(0)
+	return rep.Disconnects, err
+}
+
+// turnAways is the fleet's count of turned-away answers so far (0 when the status cannot be read).
+func (t *targetRun) turnAways() int64 {
+	st, err := t.g.status(0)
+	if err != nil {
+		return 0
+	}
+	return st.TurnAways
 }

@@ -23,6 +23,9 @@ type Parser struct {
 	idBuf  []byte // last event ID buffer: set by each id field
 	lastID []byte // last event ID string: idBuf as of the last dispatch; sent on reconnect
 	retry  int64  // last valid retry field in ms, -1 when none was seen
+	// streamRetry is the last valid retry field of the current stream, -1 when it sent none (a turned-away
+	// answer's retry is the delay the client waits before it comes back).
+	streamRetry int64
 
 	comments int64
 	started  bool // first line seen (the BOM is only stripped there)
@@ -32,7 +35,7 @@ type Parser struct {
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 func NewParser(h Handler) *Parser {
-	return &Parser{handler: h, retry: -1}
+	return &Parser{handler: h, retry: -1, streamRetry: -1}
 }
 
 // LastID is the last event ID seen, sent back as Last-Event-ID. It is only
@@ -46,6 +49,10 @@ func (p *Parser) LastID() []byte { return p.lastID }
 // Retry is the last valid retry field in milliseconds, -1 when none was seen.
 func (p *Parser) Retry() int64 { return p.retry }
 
+// StreamRetry is the last valid retry field of the current stream (since Reset) in milliseconds, -1 when it
+// sent none.
+func (p *Parser) StreamRetry() int64 { return p.streamRetry }
+
 // Comments counts the comment lines seen (heartbeats).
 func (p *Parser) Comments() int64 { return p.comments }
 
@@ -58,6 +65,7 @@ func (p *Parser) Reset() {
 	p.started = false
 	p.afterCR = false
 	p.idBuf = append(p.idBuf[:0], p.lastID...) // an id of an event cut short is forgotten
+	p.streamRetry = -1
 }
 
 // Feed processes the next bytes of the stream. Line ends are found with
@@ -134,7 +142,7 @@ func (p *Parser) processLine(line []byte) {
 	case "retry":
 		if allDigits(value) {
 			if ms, err := strconv.ParseInt(string(value), 10, 64); err == nil {
-				p.retry = ms
+				p.retry, p.streamRetry = ms, ms
 			}
 		}
 	}
