@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -53,6 +54,10 @@ type adminFeed struct {
 	Ready         bool   `json:"ready"`
 	Epoch         string `json:"epoch"`
 	LastSeq       uint64 `json:"last_seq"`
+	MemoryFrom    uint64 `json:"memory_from"` // memory holds (memory_from-1, last_seq]: events after that floor
+	TailRunning   bool   `json:"tail_running"`
+	TailSince     string `json:"tail_since,omitempty"`      // when the tail last started or was interrupted
+	TailLastError string `json:"tail_last_error,omitempty"` // the last interruption's reason
 	MemoryEvents  int    `json:"memory_events"`
 	MemoryBytes   int    `json:"memory_bytes"`
 	Subscriptions int    `json:"subscriptions"`
@@ -81,8 +86,14 @@ func (a *AdminAPI) serveView(w http.ResponseWriter, r *http.Request) error {
 			ready = true
 		default:
 		}
-		view.Feeds = append(view.Feeds, adminFeed{Stream: f.tail.Stream.Name, Ready: ready, Epoch: epoch, LastSeq: last,
-			MemoryEvents: st.RingLen, MemoryBytes: st.RingBytes, Subscriptions: st.Subscriptions, Published: st.Published})
+		running, lastErr, since := f.state.read()
+		af := adminFeed{Stream: f.tail.Stream.Name, Ready: ready, Epoch: epoch, LastSeq: last, MemoryFrom: f.hub.Floor() + 1,
+			TailRunning: running, TailLastError: lastErr,
+			MemoryEvents: st.RingLen, MemoryBytes: st.RingBytes, Subscriptions: st.Subscriptions, Published: st.Published}
+		if !since.IsZero() {
+			af.TailSince = since.UTC().Format(time.RFC3339Nano)
+		}
+		view.Feeds = append(view.Feeds, af)
 		return true
 	})
 	slices.SortFunc(view.Feeds, func(x, y adminFeed) int { return strings.Compare(x.Stream, y.Stream) })

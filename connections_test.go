@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/caddy-sse/caddy-sse/eventid"
 )
 
 // What each bad client key gets: 400 when the request itself carries the bad value, 403 when an identity
@@ -287,7 +290,7 @@ func TestAdminViewAndClose(t *testing.T) {
 	}
 	found := false
 	for _, f := range view.Feeds {
-		found = found || (f.Stream == "ADM" && f.Ready && f.Subscriptions == 3)
+		found = found || (f.Stream == "ADM" && f.Ready && f.Subscriptions == 3 && f.TailRunning && f.TailSince != "")
 	}
 	if !found {
 		t.Fatalf("admin view feeds %+v, want ADM ready with 3 subscriptions", view.Feeds)
@@ -367,5 +370,35 @@ func TestPresenceRecords(t *testing.T) {
 	case r := <-records:
 		t.Fatalf("extra record %+v", r)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// A client nobody here wrote (github.com/tmaxmax/go-sse, examples/clients/go-sse) across several max_lifetime
+// ends: it reconnects by itself with Last-Event-ID each time and misses nothing, sees nothing twice.
+func TestThirdPartyClientAcrossLifetimeEnds(t *testing.T) {
+	bin := goBuild(t, "./examples/clients/go-sse")
+	loadSite(t, exampleSite(t, "clients", "retry 2s", "retry 100ms\n\t\tmax_lifetime 700ms"))
+	js := embeddedJS(t)
+	p := startExample(t, nil, bin, "-url", baseURL+"/news")
+	waitClients(t, "NEWS", 1)
+	before := testutil.ToFloat64(metrics.lifetimeEnds.WithLabelValues("NEWS"))
+	var want []clientEvent
+	for i := range 60 { // 3 s of events: four or more lifetime ends
+		data := strconv.Itoa(i)
+		publish(t, js, "news.updates", "", data)
+		want = append(want, clientEvent{Type: "message", Data: data})
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := p.expect(want...)
+	var prev uint64
+	for i, ev := range got {
+		_, seq, err := eventid.Parse(ev.ID)
+		if err != nil || seq <= prev {
+			t.Fatalf("event %d has id %q after %d: want increasing ids", i, ev.ID, prev)
+		}
+		prev = seq
+	}
+	if n := testutil.ToFloat64(metrics.lifetimeEnds.WithLabelValues("NEWS")) - before; n < 3 {
+		t.Fatalf("%v lifetime ends during the run, want several", n)
 	}
 }

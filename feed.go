@@ -32,6 +32,31 @@ type feed struct {
 	once   sync.Once
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	state tailState // what the tail last reported, for the admin view
+}
+
+// tailState is the tail's last report: following the stream, or interrupted and why.
+type tailState struct {
+	mu      sync.Mutex
+	running bool
+	lastErr string
+	since   time.Time
+}
+
+func (s *tailState) report(running bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running, s.since = running, time.Now()
+	if err != nil {
+		s.lastErr = err.Error()
+	}
+}
+
+func (s *tailState) read() (running bool, lastErr string, since time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running, s.lastErr, s.since
 }
 
 // feedKey includes the stream options, so a reload that changes them builds a new feed, which checks the
@@ -59,6 +84,7 @@ func acquireFeed(n *NATSConfig, app *App, stream jetstream.StreamConfig, eventHe
 			logger:   caddy.Log().Named("sse.feed").With(zap.String("stream", stream.Name)),
 			done:     make(chan struct{}),
 		}
+		f.tail.Report = f.state.report
 		feeds.add(f)
 		return f, nil
 	})

@@ -33,6 +33,9 @@ type Sink interface {
 type TailConfig struct {
 	Stream      StreamConfig
 	EventHeader string
+	// Report, if set, is told when the tail starts following and when it is interrupted (with why), for an
+	// operator's view of the feed. It must not block.
+	Report func(running bool, err error)
 }
 
 const (
@@ -115,6 +118,7 @@ func (t *tail) loop(ctx context.Context) {
 		}
 		wait := jitter(backoff)
 		t.log.Warn("tail interrupted, restarting", zap.Error(err), zap.Duration("retry_in", wait))
+		t.report(false, err)
 		if !sleepCtx(ctx, wait) {
 			t.log.Info("tail stopped")
 			return
@@ -169,6 +173,7 @@ func (t *tail) run(ctx context.Context, connGen uint64) (consumed time.Duration,
 	defer h.stop(cc)
 	began := time.Now()
 	t.log.Info("tail running", zap.String("epoch", state.Epoch), zap.Uint64("start_seq", start))
+	t.report(true, nil)
 	err = t.follow(ctx, connGen, h, state.Epoch)
 	return time.Since(began), err
 }
@@ -308,4 +313,10 @@ func (t *tail) lastReadAt(seq uint64) time.Time {
 		return t.lastRead
 	}
 	return time.Time{}
+}
+
+func (t *tail) report(running bool, err error) {
+	if t.cfg.Report != nil {
+		t.cfg.Report(running, err)
+	}
 }
