@@ -260,38 +260,9 @@ func (f *feed) Replay(ctx context.Context, req session.ReplayRequest, fn func(se
 	if err != nil {
 		return session.SourceStorage, err
 	}
-	// JetStream for what memory no longer holds, memory for the rest. The JetStream part ends on a boundary
-	// past the memory's floor rather than at the client's own Upto, so that clients reconnecting together
-	// (same cursor, Uptos a few live events apart) ask JetStream for the very same range and share one read.
-	for after := req.After; after < req.Upto; {
-		if after >= f.hub.Floor() {
-			events, covered, _ := f.hub.Since(nil, req.Patterns, after, req.Upto, 0) // the limit was judged on the whole range
-			if covered {
-				if len(events) == 0 {
-					return session.SourceStorage, nil
-				}
-				return session.SourceStorage, fn(session.Batch{Epoch: req.Epoch, Events: events})
-			}
-		}
-		part := f.replayRequest(req)
-		part.After, part.Upto = after, min(req.Upto, shareBoundary(max(f.hub.Floor(), after)))
-		if after != req.After {
-			part.Limit = 0
-		}
-		if err := conn.Replay(ctx, part, storageBatches(req.Epoch, fn)); err != nil {
-			return session.SourceStorage, resetFor(err)
-		}
-		after = part.Upto
-	}
-	return session.SourceStorage, nil
-}
-
-// replayShareBlock is the grain of the JetStream parts of replays (see Replay).
-const replayShareBlock = 1024
-
-// shareBoundary is the first multiple of replayShareBlock above floor.
-func shareBoundary(floor uint64) uint64 {
-	return (floor/replayShareBlock + 1) * replayShareBlock
+	// Concurrent replays of one range share one JetStream read (see jetstream.Conn.Replay).
+	err = conn.Replay(ctx, f.replayRequest(req), storageBatches(req.Epoch, fn))
+	return session.SourceStorage, resetFor(err)
 }
 
 // LastN serves the n most recent events up to req.Upto from memory when the hub holds them, else from JetStream.

@@ -12,10 +12,9 @@ import (
 	"github.com/caddy-sse/caddy-sse/session"
 )
 
-// A replay older than the feed's memory reads JetStream up to a boundary past the memory's floor and memory for
-// the rest, so clients reconnecting together share one JetStream read whatever their number, and each gets
-// every event once, in order.
-func TestFeedReplaySplitsAndShares(t *testing.T) {
+// Clients reconnecting together with a cursor older than the feed's memory share one JetStream read whatever
+// their number (their Uptos a few live events apart), and each gets every event once, in order.
+func TestFeedReplaySharesOneRead(t *testing.T) {
 	loadSite(t, `sse /split split.> {
 		stream SPLIT
 	}`) // the embedded server, and the stream
