@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/caddy-sse/caddy-sse/session"
@@ -39,6 +40,10 @@ type routeConnections struct {
 	rate     *rate.Limiter
 	process  int // the process-wide cap of the config this route belongs to; 0: none
 	open     atomic.Int64
+
+	// the route's metric series, looked up once instead of per connection
+	connects prometheus.Counter
+	gauge    prometheus.Gauge
 }
 
 // provisionConnections prepares the route's connection management; app is its config's sse app.
@@ -67,6 +72,8 @@ func (h *Handler) provisionConnections(app *App) error {
 	if c.MaxConnectRate > 0 {
 		rc.rate = rate.NewLimiter(rate.Limit(c.MaxConnectRate), max(1, int(c.MaxConnectRate)))
 	}
+	rc.connects = metrics.connects.WithLabelValues(h.Stream, rc.label)
+	rc.gauge = metrics.connections.WithLabelValues(h.Stream, rc.label)
 	h.conns = rc
 	routes.add(h)
 	return nil
@@ -129,8 +136,8 @@ func (h *Handler) admit(r *http.Request) (a *admission, turnedAway string, err e
 			h.announcePresence(conn, a.presence, key, presenceOnline)
 		}
 	}
-	metrics.connects.WithLabelValues(h.Stream, rc.label).Inc()
-	metrics.connections.WithLabelValues(h.Stream, rc.label).Inc()
+	rc.connects.Inc()
+	rc.gauge.Inc()
 	return a, "", nil
 }
 
@@ -150,7 +157,7 @@ func (a *admission) done(err error) {
 		h, rc := a.h, a.h.conns
 		rc.open.Add(-1)
 		processSessions.Add(-1)
-		metrics.connections.WithLabelValues(h.Stream, rc.label).Dec()
+		rc.gauge.Dec()
 		metrics.duration.WithLabelValues(h.Stream).Observe(time.Since(a.opened).Seconds())
 		if errors.Is(err, session.ErrLifetime) {
 			metrics.lifetimeEnds.WithLabelValues(h.Stream).Inc()

@@ -12,8 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/caddy-sse/caddy-sse/eventid"
 )
 
 // What each bad client key gets: 400 when the request itself carries the bad value, 403 when an identity
@@ -389,15 +387,7 @@ func TestThirdPartyClientAcrossLifetimeEnds(t *testing.T) {
 		want = append(want, clientEvent{Type: "message", Data: data})
 		time.Sleep(50 * time.Millisecond)
 	}
-	got := p.expect(want...)
-	var prev uint64
-	for i, ev := range got {
-		_, seq, err := eventid.Parse(ev.ID)
-		if err != nil || seq <= prev {
-			t.Fatalf("event %d has id %q after %d: want increasing ids", i, ev.ID, prev)
-		}
-		prev = seq
-	}
+	checkIncreasingIDs(t, p.expect(want...))
 	if n := testutil.ToFloat64(metrics.lifetimeEnds.WithLabelValues("NEWS")) - before; n < 3 {
 		t.Fatalf("%v lifetime ends during the run, want several", n)
 	}

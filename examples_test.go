@@ -311,18 +311,24 @@ func checkClientResumes(t *testing.T, start func(url string) *exampleProc) {
 	waitClients(t, "NEWS", 1)
 	all = append(all, p.expect(append(away, send("headline", "live again"))...)...)
 
+	checkIncreasingIDs(t, all)
+	select {
+	case ev := <-p.events:
+		t.Fatalf("an event more: %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// checkIncreasingIDs: every event has an id of this server and each is past the one before.
+func checkIncreasingIDs(t *testing.T, events []clientEvent) {
+	t.Helper()
 	var prev uint64
-	for i, ev := range all {
+	for i, ev := range events {
 		_, seq, err := eventid.Parse(ev.ID)
 		if err != nil || seq <= prev {
 			t.Fatalf("event %d has id %q after %d: want increasing ids", i, ev.ID, prev)
 		}
 		prev = seq
-	}
-	select {
-	case ev := <-p.events:
-		t.Fatalf("an event more: %+v", ev)
-	case <-time.After(200 * time.Millisecond):
 	}
 }
 
