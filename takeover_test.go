@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // takenOver reads caddy_sse_taken_over_connections of stream from the admin endpoint (0 when absent).
@@ -86,5 +87,26 @@ func TestHTTP1Takeover(t *testing.T) {
 				return feedSubscriptions(t, "TAKEOVER") == 0 && takenOver(t, "TAKEOVER") == 0
 			})
 		})
+	}
+}
+
+// Caddy's idle-timeout writer arms a write deadline on the connection after the stream was taken over (when
+// the handler returns, it moves the deadline it had armed). A taken-over stream must outlive that deadline:
+// here write_idle is 300ms and the stream stays quiet for longer before each event.
+func TestTakenOverStreamOutlivesCaddysDeadline(t *testing.T) {
+	loadSiteWith(t, "timeouts {\n\t\t\twrite_idle 300ms\n\t\t}", `sse /idle takeoverdl.> {
+		stream TAKEOVERDL
+		heartbeat 10s
+	}`)
+	js := embeddedJS(t)
+	plain := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	s := openStreamWith(t, plain, baseURL+"/idle", nil)
+	waitSubscribed(t, "TAKEOVERDL", 1)
+	eventually(t, "taken over", func() bool { return takenOver(t, "TAKEOVERDL") == 1 })
+	for n := range 2 {
+		s.expectQuiet(time.Second)
+		data := fmt.Sprintf("after a quiet second %d", n)
+		publish(t, js, "takeoverdl.a", "", data)
+		s.expectData(data)
 	}
 }
