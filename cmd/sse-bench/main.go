@@ -4,6 +4,7 @@
 //	sse-bench [flags] idle|fanout|storm|slow
 //	sse-bench bare -listen 127.0.0.1:PORT -nats URL -subject S
 //	sse-bench table FILE...   # scenario JSON lines as a Markdown table
+//	sse-bench prototable FILE...   # idle and fanout runs of several protocols as one table
 //
 // Each scenario run prints exactly one JSON line on stdout; progress goes to
 // stderr. Everything it connects to must be on a loopback address.
@@ -81,7 +82,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sse-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		_, _ = fmt.Fprintf(stderr, "usage: sse-bench [flags] idle|fanout|storm|slow\n       sse-bench bare [-listen 127.0.0.1:PORT] [-nats URL] [-subject S]\n       sse-bench table FILE...\n\nflags:\n")
+		_, _ = fmt.Fprintf(stderr, "usage: sse-bench [flags] idle|fanout|storm|slow\n       sse-bench bare [-listen 127.0.0.1:PORT] [-nats URL] [-subject S]\n       sse-bench table FILE...\n       sse-bench prototable FILE...\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.target, "target", "caddy", "server(s) to measure: caddy (the -url server), bare (built-in reference) or both")
@@ -250,6 +251,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "table" {
 		return tableMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "prototable" {
+		return protoTableMain(args[1:], stdout, stderr)
 	}
 	o, err := parseArgs(args, stderr)
 	if err != nil {
