@@ -4,6 +4,15 @@
 # The sourcing script sets SCRIPT (its name in log lines), ROOT, OUT, BIN, WORK (when started), COMMON (the
 # arguments of every sse-bench run) and the BENCH_* ports.
 
+# The ports (loopback) of nats-server, Caddy's sites and its admin endpoint: bench/Caddyfile reads the same.
+export BENCH_NATS_PORT=${BENCH_NATS_PORT:-14222}
+export BENCH_SSE_PORT=${BENCH_SSE_PORT:-18080}
+export BENCH_ADMIN_PORT=${BENCH_ADMIN_PORT:-12019}
+export BENCH_H2C_PORT=${BENCH_H2C_PORT:-18081}
+export BENCH_TLS_PORT=${BENCH_TLS_PORT:-18443}
+ADMIN=http://127.0.0.1:$BENCH_ADMIN_PORT
+WRITE_TIMEOUT=5s # the bare reference's per-write deadline: keep equal to write_timeout in bench/Caddyfile
+
 log() { printf '%s %s: %s\n' "$(date +%T)" "$SCRIPT" "$*" >&2; }
 die() {
 	log "$*"

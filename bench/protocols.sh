@@ -27,18 +27,14 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+SCRIPT=protocols.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 QUICK=${QUICK:-0}
 PROFILE=${PROFILE:-0}
 OUT=${BENCH_OUT:-$ROOT/.bench-out/protocols}
 BIN=$OUT/bin
-export BENCH_NATS_PORT=${BENCH_NATS_PORT:-14222}
-export BENCH_SSE_PORT=${BENCH_SSE_PORT:-18080}
-export BENCH_ADMIN_PORT=${BENCH_ADMIN_PORT:-12019}
-export BENCH_H2C_PORT=${BENCH_H2C_PORT:-18081}
-export BENCH_TLS_PORT=${BENCH_TLS_PORT:-18443}
 BENCH_PPROF_PORT=${BENCH_PPROF_PORT:-18082}
-WRITE_TIMEOUT=5s # keep equal to write_timeout in bench/Caddyfile
-ADMIN=http://127.0.0.1:$BENCH_ADMIN_PORT
 PROTOS=("$@")
 [[ ${#PROTOS[@]} -gt 0 ]] || PROTOS=(h1 h1tls h2c h2 h2x100 h3 h3x100)
 
@@ -51,9 +47,6 @@ else
 fi
 LIMIT=${BENCH_LIMIT:-$((60 + 150 * ${#PROTOS[@]} * (PROFILE + 1)))}
 
-SCRIPT=protocols.sh
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 BARE_PID=
 
 for spec in "${PROTOS[@]}"; do

@@ -26,16 +26,12 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+SCRIPT=run.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 QUICK=${QUICK:-0}
 OUT=${BENCH_OUT:-$ROOT/.bench-out}
 BIN=$OUT/bin
-export BENCH_NATS_PORT=${BENCH_NATS_PORT:-14222}
-export BENCH_SSE_PORT=${BENCH_SSE_PORT:-18080}
-export BENCH_ADMIN_PORT=${BENCH_ADMIN_PORT:-12019}
-export BENCH_H2C_PORT=${BENCH_H2C_PORT:-18081}
-export BENCH_TLS_PORT=${BENCH_TLS_PORT:-18443}
-WRITE_TIMEOUT=5s # the bare reference's per-write deadline: keep equal to write_timeout in bench/Caddyfile
-ADMIN=http://127.0.0.1:$BENCH_ADMIN_PORT
 
 if [[ $QUICK == 1 ]]; then
 	LIMIT=${BENCH_LIMIT:-300}
@@ -69,9 +65,6 @@ else
 	HUB_BENCH=${HUB_BENCH:-1}
 fi
 
-SCRIPT=run.sh
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 
 start_watchdog "$LIMIT"
 

@@ -20,21 +20,9 @@ func protoTableMain(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		_, _ = fmt.Fprintf(stderr, "usage: sse-bench prototable FILE...\n\nRenders idle and fanout JSON lines of -target both runs, a row per protocol.\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
-	}
-	var runs []namedRun
-	for _, path := range fs.Args() {
-		rs, err := readRuns(path)
-		if err != nil {
-			_, _ = fmt.Fprintln(stderr, "sse-bench prototable:", err)
-			return 1
-		}
-		runs = append(runs, rs...)
+	runs, code := parseRunFiles(fs, args, stderr)
+	if code != 0 {
+		return code
 	}
 	_, _ = io.WriteString(stdout, renderProtoTable(runs))
 	return 0
