@@ -2,8 +2,8 @@
 # bench/protocols.sh: the "Per protocol" table of BENCHMARKS.md: idle memory per stream and fanout CPU and
 # p99 of caddy-sse against sse-bench's bare Go server speaking the same protocol, in the same invocation.
 #
-#	bench/protocols.sh                   # every protocol below (about 12 minutes on 2 cores)
-#	bench/protocols.sh h2 h2x100 h3      # some of them (each about 2 minutes; under the bench lock, run a
+#	bench/protocols.sh                   # every protocol below (about 8 minutes on 2 cores, 11 with PROFILE=1)
+#	bench/protocols.sh h2 h2x100 h3      # some of them (about 70 s each; under the bench lock, run a
 #	                                     # few per invocation to keep each hold short)
 #	PROFILE=1 bench/protocols.sh h2      # also heap, goroutine and MemStats snapshots of both servers
 #	QUICK=1 bench/protocols.sh           # small sizes, a smoke check (about 2 minutes)
