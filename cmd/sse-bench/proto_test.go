@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -123,6 +126,47 @@ func TestProtocolUsage(t *testing.T) {
 			if err := validateProto(proto, sc, 1); err != nil {
 				t.Errorf("%s over %s: %v", sc, proto, err)
 			}
+		}
+	}
+}
+
+// prototable puts each protocol on a row and repeated runs of a cell in a range.
+func TestProtoTable(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, scenario string, proto string, streams int, bare, ours *targetResult) string {
+		o := &output{Scenario: scenario, Target: "both", Results: map[string]*targetResult{"bare": bare, "caddy": ours},
+			Params: map[string]any{"c": 2000, "rate": 50, "proto": proto, "h2_streams": streams}}
+		o.finish()
+		line, _ := json.Marshal(o)
+		path := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(path, append(line, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	idle := func(kib float64) *targetResult {
+		return &targetResult{Clients: 1, Connected: 1, Idle: &idleResult{RSSKiBPerConn: kib}}
+	}
+	fanout := func(cpu, p99 float64) *targetResult {
+		return &targetResult{Clients: 1, Connected: 1, Fanout: &fanoutResult{ServerCPUUsPerDelivery: cpu, LatencyMS: dist{P99: p99}}}
+	}
+	files := []string{
+		write("a", "idle", "h2", 100, idle(17), idle(27)),
+		write("b", "idle", "h2", 100, idle(16), idle(28)),
+		write("c", "fanout", "h2", 100, fanout(12, 50), fanout(13.2, 80)),
+		write("d", "idle", "", 0, idle(30), idle(39)),
+	}
+	var out, errb strings.Builder
+	if code := realMain(append([]string{"prototable"}, files...), &out, &errb); code != 0 {
+		t.Fatalf("prototable: %d %s", code, errb.String())
+	}
+	for _, want := range []string{
+		"| h2, 100 per connection | 16.0–17.0 / 27.0–28.0 (1.59–1.75×) | 12.0 / 13.2 (1.10×) | 50 / 80 (1.60×) | 0 / 0 / 0 |",
+		"| h1 | 30.0 / 39.0 (1.30×) | – | – | 0 / 0 / 0 |",
+		"| protocol | idle 2,000: KiB RSS per stream | fanout 2,000 × 50/s: CPU µs per delivery | fanout 2,000 × 50/s: p99 ms |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
 	}
 }
