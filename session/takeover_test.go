@@ -34,6 +34,7 @@ type heldServer struct {
 	served  chan error    // what Serve returned
 	client  func(*Client) // fills in a session's client; nil: the defaults
 	refuse  bool          // TakeOver refuses: the session stays on its request
+	onTake  func()        // runs in TakeOver, before the hijack; nil: nothing
 	taken   atomic.Int32
 }
 
@@ -69,6 +70,9 @@ func (s *heldServer) handle(w http.ResponseWriter, r *http.Request) {
 	c.TakeOver = func() (net.Conn, error) {
 		if s.refuse {
 			return nil, errors.New("refused")
+		}
+		if s.onTake != nil {
+			s.onTake()
 		}
 		conn, _, err := w.(http.Hijacker).Hijack()
 		return conn, err
