@@ -327,6 +327,12 @@ func TestTakeOverRefusedStaysOnRequest(t *testing.T) {
 	s := newHeldServer(t, f, nil)
 	s.refuse = true
 	st := s.open("")
+	// The head goes out before the session subscribes: an event published earlier is not the session's.
+	for deadline := time.Now().Add(10 * time.Second); f.hub.Stats().Subscriptions == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not subscribe within 10s")
+		}
+	}
 	f.publish("a.x", "1")
 	if got := st.events(1); got[0] != eventBlock("e1", 1, "1") {
 		t.Fatalf("got %q", got)
