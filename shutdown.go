@@ -3,6 +3,7 @@ package caddysse
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
@@ -43,6 +44,15 @@ func (w *exitWatch) Handle(context.Context, caddy.Event) error {
 	}
 	for _, h := range w.handlers {
 		h.stop()
+	}
+	// Taken-over streams are not the HTTP server's: its shutdown does not wait for them, so without this the
+	// process could be gone before they write the end of their responses.
+	for _, h := range w.handlers {
+		if h.sessions != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(h.WriteTimeout)+time.Second)
+			h.sessions.DrainTakenOver(ctx)
+			cancel()
+		}
 	}
 	return nil
 }

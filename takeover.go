@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -46,16 +47,33 @@ func (h *Handler) takeOverFunc(w http.ResponseWriter, r *http.Request) func() (n
 	if conn == nil || !session.CanTakeOver(conn) {
 		return nil
 	}
-	return func() (net.Conn, error) { return hijackAfterHead(w) }
+	// With a write timeout, Caddy flushes once more after a handler that ran past it (to log a write error), and
+	// a flush of a hijacked response panics in net/http: a stream that goes live that late stays on its request.
+	var lastTakeover time.Time
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.WriteTimeout > 0 {
+		start, _ := caddyhttp.GetVar(r.Context(), "start_time").(time.Time)
+		lastTakeover = start.Add(time.Duration(srv.WriteTimeout) - takeoverMargin)
+	}
+	return func() (net.Conn, error) {
+		if !lastTakeover.IsZero() && time.Now().After(lastTakeover) {
+			return nil, errPastWriteTimeout
+		}
+		return hijackAfterHead(w)
+	}
 }
+
+// takeoverMargin is how long before Caddy's write timeout a stream is last taken over: the handler returns
+// right after the takeover, but the machine may be busy.
+const takeoverMargin = time.Second
 
 // Why a stream stays on its request after all.
 var (
-	errEncoded     = errors.New("the response is encoded")
-	errBuffered    = errors.New("a handler buffers the response")
-	errNoHijacker  = errors.New("the response cannot be hijacked")
-	errNotChunked  = errors.New("the response is not chunked")
-	errLengthKnown = errors.New("the response has a length")
+	errEncoded          = errors.New("the response is encoded")
+	errBuffered         = errors.New("a handler buffers the response")
+	errNoHijacker       = errors.New("the response cannot be hijacked")
+	errNotChunked       = errors.New("the response is not chunked")
+	errLengthKnown      = errors.New("the response has a length")
+	errPastWriteTimeout = errors.New("the request is near the server's write timeout")
 )
 
 // hijackAfterHead takes the connection of w over after the response head and what followed it have been

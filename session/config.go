@@ -87,6 +87,11 @@ type Client struct {
 	takenOver bool
 }
 
+// DrainTakenOver waits, once Stop is closed, until every session of this config that was taken over has
+// ended, or until ctx is done. The HTTP server does not wait for them (they are not its connections any
+// more), so an exit that must not cut them waits here.
+func (c *Config) DrainTakenOver(ctx context.Context) { c.held.drain(ctx) }
+
 // TakenOver reports whether the session was taken over (see TakeOver); it is set before Hooks.TakenOver runs.
 func (c *Client) TakenOver() bool { return c.takenOver }
 

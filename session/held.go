@@ -182,13 +182,13 @@ func (h *held) end(err error) {
 		h.stopEnd()
 	}
 	h.sub.Close()
-	h.cfg.held.remove(h)
 	var gone connError
 	if errors.As(err, &gone) {
 		_ = h.conn.Close()
 	} else {
 		h.goodbye(errors.Is(err, ErrEnded))
 	}
+	h.cfg.held.remove(h) // after the goodbye: an exit waits for it (DrainTakenOver)
 	if h.cfg.Hooks.Ended != nil {
 		h.cfg.Hooks.Ended(h.client, err)
 	}

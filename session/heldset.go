@@ -1,6 +1,10 @@
 package session
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // heldSet is a route's taken-over sessions, so that its Stop reaches them: they have no goroutine that could
 // wait for it.
@@ -48,5 +52,22 @@ func (s *heldSet) watchStop(stop <-chan struct{}) {
 	s.mu.Unlock()
 	for _, h := range sessions {
 		h.stopSeen()
+	}
+}
+
+// drain waits until every session in the set has ended (its last bytes handed to the socket), or ctx is done.
+func (s *heldSet) drain(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		n := len(s.sessions)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond): // only on exit: a poll is simpler than a signal per end
+		}
 	}
 }

@@ -27,6 +27,10 @@ func (s *session) takeOver() (bool, error) {
 		return false, errors.Join(errTakeOver, err)
 	}
 	h := &held{cfg: s.cfg, client: c, conn: raw, sub: s.sub, lastWrite: s.out.lastWrite}
+	// Until h is set up, nothing may serve it: the timers, the End watch, the stop and the waker below can
+	// fire at once. As running with something to do, they only mark it, and release queues it at the end
+	// (to write what was queued during the replay).
+	h.state.Store(heldRerun)
 	now := time.Now()
 	if s.cfg.Heartbeat > 0 {
 		h.heartbeat = time.AfterFunc(max(s.cfg.Heartbeat-now.Sub(h.lastWrite), 0), func() {
@@ -47,7 +51,7 @@ func (s *session) takeOver() (bool, error) {
 	s.cfg.held.add(s.cfg, h)
 	s.sub.SetWaker(h.schedule)
 	go h.watchClient()
-	h.schedule() // what was queued during the replay
+	h.release()
 	return true, nil
 }
 

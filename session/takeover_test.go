@@ -34,6 +34,7 @@ type heldServer struct {
 	served  chan error    // what Serve returned
 	client  func(*Client) // fills in a session's client; nil: the defaults
 	refuse  bool          // TakeOver refuses: the session stays on its request
+	onTake  func()        // runs in TakeOver, before the hijack; nil: nothing
 	taken   atomic.Int32
 }
 
@@ -69,6 +70,9 @@ func (s *heldServer) handle(w http.ResponseWriter, r *http.Request) {
 	c.TakeOver = func() (net.Conn, error) {
 		if s.refuse {
 			return nil, errors.New("refused")
+		}
+		if s.onTake != nil {
+			s.onTake()
 		}
 		conn, _, err := w.(http.Hijacker).Hijack()
 		return conn, err
@@ -323,6 +327,12 @@ func TestTakeOverRefusedStaysOnRequest(t *testing.T) {
 	s := newHeldServer(t, f, nil)
 	s.refuse = true
 	st := s.open("")
+	// The head goes out before the session subscribes: an event published earlier is not the session's.
+	for deadline := time.Now().Add(10 * time.Second); f.hub.Stats().Subscriptions == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not subscribe within 10s")
+		}
+	}
 	f.publish("a.x", "1")
 	if got := st.events(1); got[0] != eventBlock("e1", 1, "1") {
 		t.Fatalf("got %q", got)
