@@ -51,8 +51,9 @@ func (h *Handler) takeOverFunc(w http.ResponseWriter, r *http.Request) func() (n
 	// a flush of a hijacked response panics in net/http: a stream that goes live that late stays on its request.
 	var lastTakeover time.Time
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.WriteTimeout > 0 {
-		start, _ := caddyhttp.GetVar(r.Context(), "start_time").(time.Time)
-		lastTakeover = start.Add(time.Duration(srv.WriteTimeout) - takeoverMargin)
+		if start, ok := caddyhttp.GetVar(r.Context(), "start_time").(time.Time); ok {
+			lastTakeover = start.Add(time.Duration(srv.WriteTimeout) - takeoverMargin)
+		}
 	}
 	return func() (net.Conn, error) {
 		if !lastTakeover.IsZero() && time.Now().After(lastTakeover) {
