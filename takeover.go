@@ -55,6 +55,9 @@ func (h *Handler) takeOverFunc(w http.ResponseWriter, r *http.Request) func() (n
 			lastTakeover = start.Add(time.Duration(srv.WriteTimeout) - takeoverMargin)
 		}
 	}
+	// A taken-over stream's connection is closed after its last chunk: say so in the head, so that a proxy or
+	// client in front does not keep it for another request.
+	w.Header().Set("Connection", "close")
 	return func() (net.Conn, error) {
 		if !lastTakeover.IsZero() && time.Now().After(lastTakeover) {
 			return nil, errPastWriteTimeout

@@ -77,6 +77,10 @@ func TestHTTP1Takeover(t *testing.T) {
 				want = 1
 			}
 			eventually(t, fmt.Sprintf("%d taken over", want), func() bool { return takenOver(t, "TAKEOVER") == want })
+			// A connection that may be taken over is closed after the stream: the head says so.
+			if mayBeTaken := tc.client != h2c && tc.path != "/off"; s.resp.Close != mayBeTaken {
+				t.Fatalf("Connection: close is %v, want %v", s.resp.Close, mayBeTaken)
+			}
 			for n := range 3 {
 				data := fmt.Sprintf("case %d event %d", i, n)
 				publish(t, js, "takeover.a", "", data)
