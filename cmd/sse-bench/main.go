@@ -39,6 +39,7 @@ type options struct {
 	subject     string
 	stream      string
 	pid         int
+	natsPID     int
 	clients     int
 	rate        float64
 	duration    time.Duration
@@ -87,6 +88,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.subject, "subject", "sse.bench", "NATS `subject` the events are published to")
 	fs.StringVar(&o.stream, "stream", "", "JetStream stream to count consumers on (default: the one capturing -subject)")
 	fs.IntVar(&o.pid, "pid", 0, "`pid` of the server under test, sampled for RSS and CPU (0: not sampled)")
+	fs.IntVar(&o.natsPID, "nats-pid", 0, "fanout: `pid` of the NATS server both targets read (Caddy itself when NATS is embedded): its CPU is added to a target's all_in_cpu unless it is the target's own process")
 	fs.IntVar(&o.clients, "c", 100, "number of SSE connections")
 	fs.Float64Var(&o.rate, "rate", 10, "events published per second")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "publishing time (fanout, storm live feed, each slow phase) or hold time (idle)")
