@@ -44,7 +44,7 @@ func (s *session) next(a awaited) (wakeup, error) {
 			return wakeup{}, ErrStopped
 		case <-s.lifetimeC:
 			return wakeup{}, ErrLifetime
-		case <-s.client.End:
+		case <-s.client.endDone():
 			return wakeup{}, s.endByCaller()
 		}
 		if err != nil {
