@@ -6,7 +6,9 @@
 #	PAIRS=2 C=1000 RATE=20 bench/embedded.sh
 #	SYNC=1s bench/embedded.sh            # the global sync option (default: the module's default, always)
 #	CADDY_ENV="GOGC=200" bench/embedded.sh   # extra environment for Caddy (GODEBUG=gctrace=1 goes to its log)
-#	PROFILE=1 bench/embedded.sh          # a CPU profile and a 5 s execution trace of Caddy in every Caddy run
+#	PROFILE=1 bench/embedded.sh          # a CPU profile (5 s) and an execution trace (3 s) of Caddy in every Caddy run
+#	ROUTE="http1_takeover off" bench/embedded.sh   # extra lines for the sse route
+#	FSYNC=1 bench/embedded.sh            # every fsync of Caddy during its runs, timed (perf trace): <run>.fsync.txt
 #
 # Caddy runs with bench/Caddyfile's route settings but without nats_url, so it starts its embedded server, which
 # listens on BENCH_NATS_PORT with its store in a temporary directory. sse-bench publishes there, and the bare
@@ -16,7 +18,8 @@
 # The bare reference still sees each message on a core subscription, before JetStream stores it (and, with sync
 # always, before the fsync), as it does with an external server.
 #
-# Each pair holds the machine-wide lock (/tmp/caddy-sse-bench.lock) for its two runs only. Results go to
+# The warm-up and the pairs hold the machine-wide lock (/tmp/caddy-sse-bench.lock) once, for about 45 s a pair
+# (LOCKED=1: the caller holds it, e.g. around several invocations). Results go to
 # BENCH_OUT (default .bench-out/embedded): <pair>-<target>.json, .log, pairs.txt (one line per pair: p99 and
 # all-in CPU per delivery of both, their ratios, and the machine's CPU used by others during the pair).
 # Ports: BENCH_NATS_PORT (14222), BENCH_SSE_PORT (18080), BENCH_ADMIN_PORT (12019).
@@ -30,8 +33,8 @@ NATS_PORT=${BENCH_NATS_PORT:-14222}
 SSE_PORT=${BENCH_SSE_PORT:-18080}
 ADMIN_PORT=${BENCH_ADMIN_PORT:-12019}
 PAIRS=${PAIRS:-3} C=${C:-2000} RATE=${RATE:-50} DURATION=${DURATION:-15s}
-SYNC=${SYNC:-} CADDY_ENV=${CADDY_ENV:-} PROFILE=${PROFILE:-0}
-LOCK=/tmp/caddy-sse-bench.lock
+SYNC=${SYNC:-} CADDY_ENV=${CADDY_ENV:-} PROFILE=${PROFILE:-0} ROUTE=${ROUTE:-} FSYNC=${FSYNC:-0}
+LOCK=/tmp/caddy-sse-bench.lock LOCKED=${LOCKED:-0}
 ADMIN=http://127.0.0.1:$ADMIN_PORT
 
 log() { printf '%s embedded.sh: %s\n' "$(date +%T)" "$*" >&2; }
@@ -98,11 +101,12 @@ http://127.0.0.1:$SSE_PORT {
 		heartbeat 15s
 		replay_limit 10000
 		first_event new
+		$ROUTE
 	}
 }
 EOF
 
-log "starting caddy with its embedded server on 127.0.0.1:$NATS_PORT (store $WORK/jetstream${SYNC:+, sync $SYNC}${CADDY_ENV:+, env $CADDY_ENV})"
+log "starting caddy with its embedded server on 127.0.0.1:$NATS_PORT (store $WORK/jetstream${SYNC:+, sync $SYNC}${CADDY_ENV:+, env $CADDY_ENV}${ROUTE:+, route: $ROUTE})"
 (
 	export XDG_DATA_HOME=$WORK/data XDG_CONFIG_HOME=$WORK/config
 	# shellcheck disable=SC2086 # CADDY_ENV is a list of VAR=value words
@@ -122,6 +126,15 @@ COMMON=(fanout -url "http://127.0.0.1:$SSE_PORT/events" -nats "nats://127.0.0.1:
 machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # ticks, all cores
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# fsyncs FILE: the distribution of the fsync durations perf trace recorded ("... ( 3.228 ms): caddy/123 fsync(").
+fsyncs() {
+	grep -o '( *[0-9.]* ms): [^ ]* f[a-z]*sync(' "$1" | awk '{ gsub(/[(]/, ""); print $1 }' | sort -n | awk '
+		{ d[NR] = $1; s += $1; if ($1 > 20) o20++; if ($1 > 100) o100++ }
+		END { if (NR == 0) { print "fsync: none traced"; exit }
+			printf "fsync: n %d, mean %.2f ms, p50 %.2f, p99 %.2f, max %.1f; over 20 ms: %d, over 100 ms: %d; total %.0f ms\n",
+				NR, s / NR, d[int(NR * 0.5) + 1], d[int(NR * 0.99) + 1], d[NR], o20, o100, s }'
+}
+
 # run NAME TARGET [ARGS...]: one sse-bench fanout run; NAME.json, NAME.log.
 run() {
 	local name=$1 target=$2
@@ -137,26 +150,33 @@ run() {
 		) &
 		prof=($!)
 	fi
+	local tracer=
+	if [[ $FSYNC == 1 && $target == caddy ]]; then
+		perf trace -p "$CADDY_PID" -e fsync,fdatasync -o "$OUT/$name.fsync" 2>/dev/null &
+		tracer=$!
+	fi
 	"$BIN/sse-bench" "${COMMON[@]}" -target "$target" "${pid[@]}" "$@" >"$OUT/$name.json" 2>"$OUT/$name.log" ||
 		log "$name: sse-bench exited with $? (see $OUT/$name.log)"
 	[[ ${#prof[@]} == 0 ]] || wait "${prof[0]}" || true
+	if [[ -n $tracer ]]; then
+		kill -INT "$tracer" 2>/dev/null || true
+		wait "$tracer" 2>/dev/null || true
+		fsyncs "$OUT/$name.fsync" >"$OUT/$name.fsync.txt"
+		sed 's/^/    /' "$OUT/$name.fsync.txt" >&2
+	fi
 	grep -E 'fanout: ' "$OUT/$name.log" | sed 's/^/    /' >&2 || true
 	alive "$CADDY_PID" || die "caddy died during $name (see $OUT/caddy.log)"
 }
 
-# pair NAME FIRST SECOND: both runs under the lock, then one line of pairs.txt.
+# pair NAME FIRST SECOND: both runs, then one line of pairs.txt.
 pair() {
 	local name=$1 first=$2 second=$3
 	local m0 c0 m1 c1
-	exec 9>"$LOCK"
-	flock 9
 	m0=$(machine_busy) c0=$(proc_ticks "$CADDY_PID")
 	log "$name: $first then $second"
 	run "$name-$first" "$first" -duration "$DURATION"
 	run "$name-$second" "$second" -duration "$DURATION"
 	m1=$(machine_busy) c1=$(proc_ticks "$CADDY_PID")
-	flock -u 9
-	exec 9>&-
 	# Others' CPU during the pair: the machine's busy time minus Caddy's, the bare server's and the tool's
 	# (the bare server's outside its fanout window is not known: a slight overestimate).
 	jq -rs --arg name "$name" --arg order "$first-$second" --argjson busy $(((m1 - m0))) --argjson caddy $(((c1 - c0))) '
@@ -174,12 +194,13 @@ pair() {
 	tail -1 "$OUT/pairs.txt" >&2
 }
 
+if [[ $LOCKED != 1 ]]; then
+	log "waiting for $LOCK"
+	exec 9>"$LOCK"
+	flock 9
+fi
 log "warm-up (not counted)"
-exec 9>"$LOCK"
-flock 9
 run warmup caddy -duration 5s
-flock -u 9
-exec 9>&-
 printf 'pair\torder\tcaddy_p99_ms\tbare_p99_ms\tp99_ratio\tcaddy_cpu_us\tbare_allin_cpu_us\tcpu_ratio\tbare_own_cpu_us\tcaddy_lost_dup_ooo\tothers_cpu_s\n' >"$OUT/pairs.txt"
 for i in $(seq "$PAIRS"); do
 	pair "a$i" caddy bare
