@@ -8,6 +8,7 @@
 #	CADDY_ENV="GOGC=200" bench/embedded.sh   # extra environment for Caddy (GODEBUG=gctrace=1 goes to its log)
 #	PROFILE=1 bench/embedded.sh          # a CPU profile (5 s) and an execution trace (3 s) of Caddy in every Caddy run
 #	ROUTE="http1_takeover off" bench/embedded.sh   # extra lines for the sse route
+#	BARE_SOURCE=jetstream bench/embedded.sh   # the bare server reads an ordered consumer (once stored), not core NATS
 #	FSYNC=1 bench/embedded.sh            # every fsync of Caddy during its runs, timed (perf trace): <run>.fsync.txt
 #
 # Caddy runs with bench/Caddyfile's route settings but without nats_url, so it starts its embedded server, which
@@ -15,8 +16,9 @@
 # reference it starts (-target bare) subscribes there too, so both read the same server; the embedded server's
 # CPU is in Caddy's process either way, so -nats-pid adds Caddy's CPU during the bare run's window to the bare
 # server's own: all_in_cpu_us_per_delivery is the fair CPU figure (Caddy's tail, with no clients, is in it too).
-# The bare reference still sees each message on a core subscription, before JetStream stores it (and, with sync
-# always, before the fsync), as it does with an external server.
+# By default the bare reference sees each message on a core subscription, before JetStream stores it (and, with
+# sync always, before the fsync), as it does with an external server; BARE_SOURCE=jetstream makes it read an
+# ordered consumer instead, so that both wait for the store and the latency ratio prices the fan-out alone.
 #
 # The warm-up and the pairs hold the machine-wide lock (/tmp/caddy-sse-bench.lock) once, for about 45 s a pair
 # (LOCKED=1: the caller holds it, e.g. around several invocations). Results go to
@@ -33,7 +35,7 @@ NATS_PORT=${BENCH_NATS_PORT:-14222}
 SSE_PORT=${BENCH_SSE_PORT:-18080}
 ADMIN_PORT=${BENCH_ADMIN_PORT:-12019}
 PAIRS=${PAIRS:-3} C=${C:-2000} RATE=${RATE:-50} DURATION=${DURATION:-15s}
-SYNC=${SYNC:-} CADDY_ENV=${CADDY_ENV:-} PROFILE=${PROFILE:-0} ROUTE=${ROUTE:-} FSYNC=${FSYNC:-0}
+SYNC=${SYNC:-} CADDY_ENV=${CADDY_ENV:-} PROFILE=${PROFILE:-0} ROUTE=${ROUTE:-} FSYNC=${FSYNC:-0} BARE_SOURCE=${BARE_SOURCE:-core}
 LOCK=/tmp/caddy-sse-bench.lock LOCKED=${LOCKED:-0}
 ADMIN=http://127.0.0.1:$ADMIN_PORT
 
@@ -106,7 +108,7 @@ http://127.0.0.1:$SSE_PORT {
 }
 EOF
 
-log "starting caddy with its embedded server on 127.0.0.1:$NATS_PORT (store $WORK/jetstream${SYNC:+, sync $SYNC}${CADDY_ENV:+, env $CADDY_ENV}${ROUTE:+, route: $ROUTE})"
+log "starting caddy with its embedded server on 127.0.0.1:$NATS_PORT (store $WORK/jetstream, bare source $BARE_SOURCE${SYNC:+, sync $SYNC}${CADDY_ENV:+, env $CADDY_ENV}${ROUTE:+, route: $ROUTE})"
 (
 	export XDG_DATA_HOME=$WORK/data XDG_CONFIG_HOME=$WORK/config
 	# shellcheck disable=SC2086 # CADDY_ENV is a list of VAR=value words
@@ -121,7 +123,7 @@ done
 grep -q '"tail running"' "$OUT/caddy.log" || die "caddy's feed did not start within 30 s (see $OUT/caddy.log)"
 
 COMMON=(fanout -url "http://127.0.0.1:$SSE_PORT/events" -nats "nats://127.0.0.1:$NATS_PORT" -subject bench.run
-	-nats-pid "$CADDY_PID" -bare-write-timeout 5s -timeout 3m -c "$C" -rate "$RATE")
+	-nats-pid "$CADDY_PID" -bare-source "$BARE_SOURCE" -bare-write-timeout 5s -timeout 3m -c "$C" -rate "$RATE")
 
 machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # ticks, all cores
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -45,6 +45,7 @@ type bareOptions struct {
 	exitOnStdin  bool
 	connectRate  float64
 	retry        time.Duration
+	source       string
 }
 
 func bareMain(args []string, stdout, stderr io.Writer) int {
@@ -61,6 +62,7 @@ func bareMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.exitOnStdin, "exit-on-stdin", false, "stop when stdin closes (used when the tool starts it)")
 	fs.Float64Var(&o.connectRate, "max-connect-rate", 0, "new streams per second; over it a client is turned away (200, retry: and Retry-After, no events) (0: no cap)")
 	fs.DurationVar(&o.retry, "retry", time.Second, "base of a turned-away answer's retry: 2-6 times this, at least 2 s")
+	fs.StringVar(&o.source, "source", bareSourceCore, "where events come from: core (a core subscription, before JetStream stores them) or jetstream (an ordered consumer, once stored)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -99,14 +101,11 @@ func runBare(o bareOptions, stdout io.Writer, logger *log.Logger) error {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}
 	defer nc.Close()
-	sub, err := nc.Subscribe(o.subject, func(m *nats.Msg) { hub.publish(m.Data) })
+	stopSource, err := subscribeBare(ctx, nc, o.source, o.subject, hub.publish)
 	if err != nil {
-		return fmt.Errorf("subscribe %q: %w", o.subject, err)
-	}
-	_ = sub.SetPendingLimits(1<<20, 1<<30)
-	if err := nc.Flush(); err != nil {
 		return err
 	}
+	defer stopSource()
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -119,7 +118,7 @@ func runBare(o bareOptions, stdout io.Writer, logger *log.Logger) error {
 	srv := &http.Server{Handler: bh, ReadHeaderTimeout: 10 * time.Second}
 	hello, _ := json.Marshal(map[string]any{"listen": ln.Addr().String(), "pid": os.Getpid()})
 	_, _ = fmt.Fprintf(stdout, "%s\n", hello)
-	logger.Printf("serving on http://%s/ from %s subject %s", ln.Addr(), o.natsURL, o.subject)
+	logger.Printf("serving on http://%s/ from %s subject %s (%s)", ln.Addr(), o.natsURL, o.subject, o.source)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -382,7 +381,7 @@ func spawnBare(o *options, timeout time.Duration) (*bareChild, error) {
 	cmd := exec.Command(exe, "bare", "-listen", "127.0.0.1:0", "-nats", o.natsURL, "-subject", o.subject,
 		"-ring", strconv.Itoa(ring), "-queue", strconv.Itoa(o.bareQueue),
 		"-write-timeout", o.bareWriteTimeout.String(), "-timeout", timeout.String(), "-exit-on-stdin",
-		"-max-connect-rate", strconv.FormatFloat(o.bareConnectRate, 'g', -1, 64), "-retry", o.bareRetry.String())
+		"-max-connect-rate", strconv.FormatFloat(o.bareConnectRate, 'g', -1, 64), "-retry", o.bareRetry.String(), "-source", o.bareSource)
 	cmd.Env = append(os.Environ(), childEnv)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()

@@ -73,6 +73,7 @@ type options struct {
 	bareWriteTimeout time.Duration
 	bareConnectRate  float64
 	bareRetry        time.Duration
+	bareSource       string
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -121,6 +122,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.bareQueue, "bare-queue", 256, "queue length per client of the started bare server")
 	fs.DurationVar(&o.bareWriteTimeout, "bare-write-timeout", 10*time.Second, "per-write deadline of the started bare server")
 	fs.Float64Var(&o.bareConnectRate, "bare-max-connect-rate", 0, "new streams per second the started bare server admits, turning the others away like max_connect_rate (0: no cap)")
+	fs.StringVar(&o.bareSource, "bare-source", bareSourceCore, "the started bare server's source of events: core (a core subscription, before JetStream stores them) or jetstream (an ordered consumer, once stored, as the module reads them)")
 	fs.DurationVar(&o.bareRetry, "bare-retry", time.Second, "the started bare server's retry, which its turned-away answers multiply by 2-6 (at least 2 s)")
 	return fs
 }
@@ -197,6 +199,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-sources must be within 0..250")
 	case o.timeout <= 0:
 		return fmt.Errorf("-timeout must be positive")
+	case o.bareSource != bareSourceCore && o.bareSource != bareSourceJetStream:
+		return fmt.Errorf("-bare-source must be %s or %s, not %q", bareSourceCore, bareSourceJetStream, o.bareSource)
 	case o.bareConnectRate < 0:
 		return fmt.Errorf("-bare-max-connect-rate cannot be negative")
 	case o.perProc < 1 || o.window < 1 || o.readBuf < 64:
@@ -222,7 +226,7 @@ func (o *options) params() map[string]any {
 		"timeout_s": o.timeout.Seconds(), "connect_par": o.connectPar, "cut_wait_s": o.cutWait.Seconds(),
 		"slow_rcvbuf": o.slowRcvBuf, "slow_mss": o.slowMSS, "bare_queue": o.bareQueue,
 		"bare_write_timeout_s": o.bareWriteTimeout.Seconds(), "bare_external": o.bareURL != "",
-		"bare_max_connect_rate": o.bareConnectRate, "bare_retry_s": o.bareRetry.Seconds(), "metrics": o.metricsURL != "",
+		"bare_max_connect_rate": o.bareConnectRate, "bare_retry_s": o.bareRetry.Seconds(), "bare_source": o.bareSource, "metrics": o.metricsURL != "",
 		"backoff_s": o.backoff.Seconds(),
 	}
 }
