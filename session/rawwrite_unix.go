@@ -5,7 +5,9 @@ package session
 import (
 	"errors"
 	"net"
+	"os"
 	"syscall"
+	"time"
 )
 
 // rawConn is a taken-over connection written without blocking: a writer of the pool must never wait for one
@@ -36,7 +38,23 @@ func newRawConn(conn net.Conn) (*rawConn, error) {
 
 // tryWrite writes as much of p as the socket takes now and returns how much that was. A full socket is not
 // an error: n < len(p) with a nil error.
-func (c *rawConn) tryWrite(p []byte) (n int, err error) {
+//
+// A non-blocking write has no deadline of its own, yet the runtime refuses a write once the connection's
+// write deadline has passed. The HTTP server's handlers can still arm one after the takeover (Caddy's
+// idle-timeout writer moves the deadline it had armed when the handler returns), so such a refusal clears
+// the deadline and writes again.
+func (c *rawConn) tryWrite(p []byte) (int, error) {
+	n, err := c.write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) && n == 0 {
+		if err := c.SetWriteDeadline(time.Time{}); err != nil {
+			return 0, err
+		}
+		return c.write(p)
+	}
+	return n, err
+}
+
+func (c *rawConn) write(p []byte) (n int, err error) {
 	var werr error
 	cerr := c.raw.Write(func(fd uintptr) bool {
 		for n < len(p) {

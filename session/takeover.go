@@ -17,6 +17,7 @@ func (s *session) takeOver() (bool, error) {
 		return false, err
 	}
 	conn, err := c.TakeOver()
+	c.TakeOver = nil // it holds the request's writer, which must not live as long as the stream
 	if err != nil {
 		return false, nil
 	}
