@@ -45,6 +45,7 @@ type bareOptions struct {
 	exitOnStdin  bool
 	connectRate  float64
 	retry        time.Duration
+	source       string
 	proto        string
 	pprof        string
 }
@@ -63,6 +64,7 @@ func bareMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.exitOnStdin, "exit-on-stdin", false, "stop when stdin closes (used when the tool starts it)")
 	fs.Float64Var(&o.connectRate, "max-connect-rate", 0, "new streams per second; over it a client is turned away (200, retry: and Retry-After, no events) (0: no cap)")
 	fs.DurationVar(&o.retry, "retry", time.Second, "base of a turned-away answer's retry: 2-6 times this, at least 2 s")
+	fs.StringVar(&o.source, "source", bareSourceCore, "where events come from: core (a core subscription, before JetStream stores them) or jetstream (an ordered consumer, once stored)")
 	fs.StringVar(&o.proto, "proto", protoH1, "protocol to serve: h1, h1tls or h2 (net/http; h1tls and h2 are the same TLS server, ALPN decides), h2c or h3 (quic-go, UDP)")
 	fs.StringVar(&o.pprof, "pprof", "", "also serve net/http/pprof on this loopback `host:port` (profiles of the bare server itself)")
 	if err := fs.Parse(args); err != nil {
@@ -112,14 +114,11 @@ func runBare(o bareOptions, stdout io.Writer, logger *log.Logger) error {
 		return fmt.Errorf("connect to NATS: %w", err)
 	}
 	defer nc.Close()
-	sub, err := nc.Subscribe(o.subject, func(m *nats.Msg) { hub.publish(m.Data) })
+	stopSource, err := subscribeBare(ctx, nc, o.source, o.subject, hub.publish)
 	if err != nil {
-		return fmt.Errorf("subscribe %q: %w", o.subject, err)
-	}
-	_ = sub.SetPendingLimits(1<<20, 1<<30)
-	if err := nc.Flush(); err != nil {
 		return err
 	}
+	defer stopSource()
 
 	bh := &bareHandler{hub: hub, writeTimeout: o.writeTimeout, retry: o.retry}
 	if o.connectRate > 0 {
@@ -136,7 +135,7 @@ func runBare(o bareOptions, stdout io.Writer, logger *log.Logger) error {
 	}
 	hello, _ := json.Marshal(map[string]any{"listen": srv.addr, "pid": os.Getpid(), "proto": o.proto})
 	_, _ = fmt.Fprintf(stdout, "%s\n", hello)
-	logger.Printf("serving %s on %s://%s/ from %s subject %s", o.proto, protoScheme(o.proto), srv.addr, o.natsURL, o.subject)
+	logger.Printf("serving %s on %s://%s/ from %s subject %s (%s)", o.proto, protoScheme(o.proto), srv.addr, o.natsURL, o.subject, o.source)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.serve() }()
@@ -399,7 +398,7 @@ func spawnBare(o *options, timeout time.Duration) (*bareChild, error) {
 		"-ring", strconv.Itoa(ring), "-queue", strconv.Itoa(o.bareQueue),
 		"-write-timeout", o.bareWriteTimeout.String(), "-timeout", timeout.String(), "-exit-on-stdin",
 		"-max-connect-rate", strconv.FormatFloat(o.bareConnectRate, 'g', -1, 64), "-retry", o.bareRetry.String(),
-		"-proto", cmp.Or(o.proto, protoH1))
+		"-proto", cmp.Or(o.proto, protoH1), "-source", cmp.Or(o.bareSource, bareSourceCore))
 	if o.barePprof != "" {
 		cmd.Args = append(cmd.Args, "-pprof", o.barePprof)
 	}

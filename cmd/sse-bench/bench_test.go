@@ -116,6 +116,15 @@ func TestScenariosAgainstBare(t *testing.T) {
 		}
 	})
 
+	t.Run("fanout-jetstream-source", func(t *testing.T) {
+		// The bare server reads through an ordered consumer (once stored), as the module does.
+		out := runTool(t, common("fanout", "-rate", "100", "-duration", "500ms", "-bare-source", "jetstream")...)
+		f := out.Results["bare"].Fanout
+		if out.Params["bare_source"] != "jetstream" || f.Deliveries != 50*50 || f.Missing+f.Duplicates+f.OutOfOrder != 0 {
+			t.Fatalf("params %v, fanout %+v", out.Params, f)
+		}
+	})
+
 	t.Run("fanout-workers", func(t *testing.T) {
 		// 50 clients at 30 per process: two worker processes.
 		out := runTool(t, common("fanout", "-rate", "40", "-duration", "500ms", "-per-proc", "30")...)
@@ -135,8 +144,14 @@ func TestScenariosAgainstBare(t *testing.T) {
 		}
 		defer other.stop()
 		args := append(common("fanout", "-rate", "20", "-duration", "500ms", "-c", "20"),
-			"-target", "both", "-url", "http://"+other.addr+"/events?x=1", "-pid", fmt.Sprint(other.pid), "-subject", "bench.both")
+			"-target", "both", "-url", "http://"+other.addr+"/events?x=1", "-pid", fmt.Sprint(other.pid), "-subject", "bench.both",
+			"-nats-pid", fmt.Sprint(other.pid)) // as if the server under test embedded NATS
 		out := runTool(t, args...)
+		// The NATS process's CPU is added to the bare server's, not again to its own.
+		if c, b := out.Results["caddy"].Fanout, out.Results["bare"].Fanout; c.NATSCPUS != 0 || c.AllInCPUUsPerDelivery != c.ServerCPUUsPerDelivery ||
+			b.AllInCPUUsPerDelivery < b.ServerCPUUsPerDelivery {
+			t.Fatalf("all-in CPU: caddy %+v, bare %+v", c, b)
+		}
 		if out.Results["caddy"].Fanout.Deliveries != 10*20 || out.Results["bare"].Fanout.Deliveries != 10*20 {
 			t.Fatalf("deliveries: caddy %d bare %d", out.Results["caddy"].Fanout.Deliveries, out.Results["bare"].Fanout.Deliveries)
 		}

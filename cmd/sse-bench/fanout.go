@@ -13,6 +13,7 @@ func runFanout(ctx context.Context, t *targetRun) error {
 		return err
 	}
 	_, cpu0 := t.server.read()
+	nats0 := t.natsCPU()
 	tool0, start := t.toolCPU(), time.Now()
 	t.log.Printf("publishing %.0f events/s for %s to %d clients", o.rate, o.duration, o.clients)
 	if _, err := t.pub.paced(ctx, o.rate, o.duration, nil); err != nil {
@@ -29,6 +30,7 @@ func runFanout(ctx context.Context, t *targetRun) error {
 	window := time.Since(start)
 	_, cpu1 := t.server.read()
 	cpu, tool := cpu1-cpu0, t.toolCPU()-tool0
+	nats := t.natsCPU() - nats0
 	rep, err := t.report(last)
 	if err != nil {
 		return err
@@ -40,6 +42,7 @@ func runFanout(ctx context.Context, t *targetRun) error {
 		LatencyMS:  msDist(rep.Latency[0]),
 		ServerCPUS: seconds(cpu), ServerCPUUsPerDelivery: perUnit(cpu, rep.Delivered), ServerCPUPct: pct(cpu, window),
 		ToolCPUS: seconds(tool), ToolCPUPct: pct(tool, window),
+		NATSCPUS: seconds(nats), AllInCPUUsPerDelivery: perUnit(cpu+nats, rep.Delivered),
 		Missing: rep.Missing, Duplicates: rep.Duplicates, OutOfOrder: rep.OutOfOrder,
 		Resets: rep.Resets, Disconnects: rep.Disconnects, Reconnects: rep.Reconnects, Foreign: rep.Foreign,
 	}
@@ -51,4 +54,16 @@ func runFanout(ctx context.Context, t *targetRun) error {
 		res.Deliveries, res.DeliveriesPerS, res.LatencyMS.P50, res.LatencyMS.P99, res.LatencyMS.Max,
 		res.Missing, res.Duplicates, res.OutOfOrder)
 	return nil
+}
+
+// natsCPU is the CPU time of -nats-pid, or 0 when it is unset or the server under test itself (already counted).
+func (t *targetRun) natsCPU() time.Duration {
+	if t.o.natsPID == 0 || t.o.natsPID == t.pid {
+		return 0
+	}
+	c, err := procCPU(t.o.natsPID)
+	if err != nil {
+		return 0
+	}
+	return c
 }

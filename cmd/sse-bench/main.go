@@ -42,6 +42,7 @@ type options struct {
 	subject     string
 	stream      string
 	pid         int
+	natsPID     int
 	clients     int
 	rate        float64
 	duration    time.Duration
@@ -75,6 +76,7 @@ type options struct {
 	bareWriteTimeout time.Duration
 	bareConnectRate  float64
 	bareRetry        time.Duration
+	bareSource       string
 	barePprof        string
 }
 
@@ -93,6 +95,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.subject, "subject", "sse.bench", "NATS `subject` the events are published to")
 	fs.StringVar(&o.stream, "stream", "", "JetStream stream to count consumers on (default: the one capturing -subject)")
 	fs.IntVar(&o.pid, "pid", 0, "`pid` of the server under test, sampled for RSS and CPU (0: not sampled)")
+	fs.IntVar(&o.natsPID, "nats-pid", 0, "fanout: `pid` of the NATS server both targets read (Caddy itself when NATS is embedded): its CPU is added to a target's all_in_cpu unless it is the target's own process")
 	fs.IntVar(&o.clients, "c", 100, "number of SSE connections")
 	fs.Float64Var(&o.rate, "rate", 10, "events published per second")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "publishing time (fanout, storm live feed, each slow phase) or hold time (idle)")
@@ -125,6 +128,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.bareQueue, "bare-queue", 256, "queue length per client of the started bare server")
 	fs.DurationVar(&o.bareWriteTimeout, "bare-write-timeout", 10*time.Second, "per-write deadline of the started bare server")
 	fs.Float64Var(&o.bareConnectRate, "bare-max-connect-rate", 0, "new streams per second the started bare server admits, turning the others away like max_connect_rate (0: no cap)")
+	fs.StringVar(&o.bareSource, "bare-source", bareSourceCore, "the started bare server's source of events: core (a core subscription, before JetStream stores them) or jetstream (an ordered consumer, once stored, as the module reads them)")
 	fs.StringVar(&o.barePprof, "bare-pprof", "", "the started bare server also serves net/http/pprof on this loopback `host:port`")
 	fs.DurationVar(&o.bareRetry, "bare-retry", time.Second, "the started bare server's retry, which its turned-away answers multiply by 2-6 (at least 2 s)")
 	return fs
@@ -210,6 +214,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("-sources must be within 0..250")
 	case o.timeout <= 0:
 		return fmt.Errorf("-timeout must be positive")
+	case o.bareSource != bareSourceCore && o.bareSource != bareSourceJetStream:
+		return fmt.Errorf("-bare-source must be %s or %s, not %q", bareSourceCore, bareSourceJetStream, o.bareSource)
 	case o.bareConnectRate < 0:
 		return fmt.Errorf("-bare-max-connect-rate cannot be negative")
 	case o.perProc < 1 || o.window < 1 || o.readBuf < 64:
@@ -235,7 +241,7 @@ func (o *options) params() map[string]any {
 		"timeout_s": o.timeout.Seconds(), "connect_par": o.connectPar, "cut_wait_s": o.cutWait.Seconds(),
 		"slow_rcvbuf": o.slowRcvBuf, "slow_mss": o.slowMSS, "bare_queue": o.bareQueue,
 		"bare_write_timeout_s": o.bareWriteTimeout.Seconds(), "bare_external": o.bareURL != "",
-		"bare_max_connect_rate": o.bareConnectRate, "bare_retry_s": o.bareRetry.Seconds(), "metrics": o.metricsURL != "",
+		"bare_max_connect_rate": o.bareConnectRate, "bare_retry_s": o.bareRetry.Seconds(), "bare_source": o.bareSource, "metrics": o.metricsURL != "",
 		"backoff_s": o.backoff.Seconds(), "proto": o.proto, "h2_streams": o.h2Streams,
 	}
 }

@@ -124,13 +124,17 @@ type fanoutResult struct {
 	ServerCPUPct           float64 `json:"server_cpu_pct"`
 	ToolCPUS               float64 `json:"tool_cpu_s"`
 	ToolCPUPct             float64 `json:"tool_cpu_pct"`
-	Missing                int64   `json:"missing"`
-	Duplicates             int64   `json:"duplicates"`
-	OutOfOrder             int64   `json:"out_of_order"`
-	Resets                 int64   `json:"resets"`
-	Disconnects            int64   `json:"disconnects"`
-	Reconnects             int64   `json:"reconnects"`
-	Foreign                int64   `json:"foreign"`
+	// With -nats-pid: the NATS server's CPU in the window when it is another process than the server under
+	// test, and the CPU per delivery of both together (the same figure as the server's otherwise).
+	NATSCPUS              float64 `json:"nats_cpu_s,omitempty"`
+	AllInCPUUsPerDelivery float64 `json:"all_in_cpu_us_per_delivery,omitempty"`
+	Missing               int64   `json:"missing"`
+	Duplicates            int64   `json:"duplicates"`
+	OutOfOrder            int64   `json:"out_of_order"`
+	Resets                int64   `json:"resets"`
+	Disconnects           int64   `json:"disconnects"`
+	Reconnects            int64   `json:"reconnects"`
+	Foreign               int64   `json:"foreign"`
 }
 
 type stormResult struct {
@@ -206,7 +210,7 @@ type slowResult struct {
 // ratioKeys are the figures compared as ours/bare, by JSON path.
 var ratioKeys = map[string][]string{
 	"idle":   {"idle.rss_kib_per_conn", "connect_ms.p50", "connect_ms.p99", "idle.server_cpu_pct_hold"},
-	"fanout": {"fanout.latency_ms.p50", "fanout.latency_ms.p99", "fanout.latency_ms.p999", "fanout.latency_ms.max", "fanout.server_cpu_us_per_delivery", "fanout.deliveries_per_s"},
+	"fanout": {"fanout.latency_ms.p50", "fanout.latency_ms.p99", "fanout.latency_ms.p999", "fanout.latency_ms.max", "fanout.server_cpu_us_per_delivery", "fanout.all_in_cpu_us_per_delivery", "fanout.deliveries_per_s"},
 	"storm":  {"storm.all_caught_up_s", "storm.catch_up_ms.p50", "storm.catch_up_ms.p99", "storm.reconnect_ms.p99", "storm.server_cpu_s"},
 	"slow":   {"slow.cut_s.p50", "slow.cut_s.max", "slow.blocked_s.max", "slow.healthy_latency_during_ms.p99", "slow.p99_during_over_before"},
 }
