@@ -206,7 +206,8 @@ func (c *Conn) runSharedRead(s *sharedRead, req ReplayRequest) {
 		var batch []Message
 		var done bool
 		batch, done, err = r.readBatch(ctx)
-		full := s.add(batch)
+		prepare(req.Prepare, batch) // once for every client, outside the lock they read under
+		full := s.add(batch, req.Prepare != nil)
 		if err != nil || done {
 			break
 		}
@@ -220,15 +221,20 @@ func (c *Conn) runSharedRead(s *sharedRead, req ReplayRequest) {
 	time.AfterFunc(sharedReplayLinger, func() { c.forgetRead(s) })
 }
 
-// add appends a batch for the clients; full once the read holds as much memory as it may.
-func (s *sharedRead) add(batch []Message) (full bool) {
+// add appends a batch for the clients; full once the read holds as much memory as it may. A prepared event
+// (an encoded frame) is counted as large again.
+func (s *sharedRead) add(batch []Message, prepared bool) (full bool) {
 	if len(batch) == 0 {
 		return false
 	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, batch...)
 	for _, m := range batch {
-		s.bytes += len(m.Data) + len(m.Subject) + len(m.EventType)
+		n := len(m.Data) + len(m.Subject) + len(m.EventType)
+		if prepared {
+			n *= 2
+		}
+		s.bytes += n
 	}
 	full = s.bytes > sharedReplayMaxBytes
 	close(s.wake)
