@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-sse/caddy-sse/jetstream"
@@ -47,6 +48,8 @@ type App struct {
 	feeds   []*feed
 	streams streamClaims // stream options per stream, which this config's routes must agree on
 	exit    exitWatch    // ends this config's streams when Caddy exits
+	// connServers are the HTTP servers that record each connection in their requests' contexts (takeover.go).
+	connServers map[*caddyhttp.Server]struct{}
 }
 
 const (

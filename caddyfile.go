@@ -48,6 +48,7 @@ func parseHandlerDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		connect_event <name>               # default none: a named event without id at connect
 //		max_connect_rate <n>/s             # per node, default no cap
 //		presence_subject <template>        # with client_key: presence records published there
+//		http1_takeover on | off            # default on: plaintext HTTP/1.1 streams held by a writer pool
 //	}
 //
 // Every option may appear once. Routes on the same stream and NATS must give the same stream_* options.

@@ -60,6 +60,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{"first_event oldest", `sse a {
 			first_event oldest
 		}`, Handler{Subjects: []string{"a"}, FirstEvent: "oldest"}},
+		{"http1_takeover off", `sse a {
+			http1_takeover off
+		}`, Handler{Subjects: []string{"a"}, Connections: Connections{HTTP1Takeover: new(false)}}},
+		{"http1_takeover on", `sse a {
+			http1_takeover on
+		}`, Handler{Subjects: []string{"a"}, Connections: Connections{HTTP1Takeover: new(true)}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +109,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"sse a {\nstream_max_bytes 0\n}", `stream_max_bytes "0"`},
 		{"sse a {\nstream_storage disk\n}", `stream_storage "disk": want file or memory`},
 		{"sse a {\nstream_storage\n}", "stream_storage wants one value"},
+		{"sse a {\nhttp1_takeover yes\n}", `http1_takeover "yes": want on or off`},
+		{"sse a {\nhttp1_takeover\n}", "http1_takeover wants one value"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.input, func(t *testing.T) {

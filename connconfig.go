@@ -37,7 +37,17 @@ type Connections struct {
 	// PresenceSubject is a NATS subject template: with ClientKey, the node publishes a JSON record there when a
 	// key's first connection on this node opens and when its last one closes. Default: none.
 	PresenceSubject string `json:"presence_subject,omitempty"`
+	// HTTP1Takeover: a plaintext HTTP/1.1 stream, once live, is taken over from Caddy's HTTP server after its
+	// response head (a hijack) and held by a small pool of writers instead of its request's goroutine and
+	// buffers, which makes an idle stream far cheaper and every delivery a little cheaper. Frames, heartbeats,
+	// timeouts, ends and metrics are the same. The access log records such a stream when it is taken over
+	// (status, head, bytes and time until then). Streams that are encoded (`encode`), buffered by a handler,
+	// over TLS, HTTP/2 or HTTP/3, or on a wrapped listener stay on their request. Default: true.
+	HTTP1Takeover *bool `json:"http1_takeover,omitempty"`
 }
+
+// takeoverOn reports whether HTTP1Takeover is on (its default).
+func (c *Connections) takeoverOn() bool { return c.HTTP1Takeover == nil || *c.HTTP1Takeover }
 
 func (c *Connections) applyDefaults() {
 	if c.PerKeyMode == "" {
@@ -102,6 +112,16 @@ func (c *Connections) unmarshalConnectionOption(d *caddyfile.Dispenser, opt stri
 		return true, oneArg(d, &c.ConnectEvent)
 	case "presence_subject":
 		return true, oneArg(d, &c.PresenceSubject)
+	case "http1_takeover":
+		var v string
+		if err := oneArg(d, &v); err != nil {
+			return true, err
+		}
+		on, ok := map[string]bool{"on": true, "off": false}[v]
+		if !ok {
+			return true, d.Errf("sse: http1_takeover %q: want on or off", v)
+		}
+		c.HTTP1Takeover = &on
 	case "max_connect_rate":
 		var s string
 		if err := oneArg(d, &s); err != nil {

@@ -183,6 +183,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	app.addFeed(h.feed)
 	h.sessions = h.sessionConfig()
+	h.registerConnContext(ctx, app)
 	if err := h.provisionConnections(app); err != nil {
 		return fmt.Errorf("sse: %w", err)
 	}

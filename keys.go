@@ -50,7 +50,8 @@ type keyedConn struct {
 	conn    *jetstream.Conn // where control messages go; nil when NATS cannot be reached
 
 	endOnce sync.Once
-	ended   chan struct{}
+	ended   context.Context // done once end was called; its session then finishes
+	endNow  context.CancelFunc
 	reason  string
 }
 
@@ -58,7 +59,7 @@ type keyedConn struct {
 func (k *keyedConn) end(reason string) {
 	k.endOnce.Do(func() {
 		k.reason = reason
-		close(k.ended)
+		k.endNow()
 	})
 }
 
@@ -149,7 +150,7 @@ func (r *keyRegistry) admit(ctx context.Context, k *keyedConn) (first bool, err 
 	}
 	first = len(same) == 0
 	k.stamp = r.nextStamp()
-	k.ended = make(chan struct{})
+	k.ended, k.endNow = context.WithCancel(context.Background())
 	e.conns = append(e.conns, k)
 	r.listenLocked(k.key, e, k.conn)
 	var replaced []*keyedConn

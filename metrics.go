@@ -24,6 +24,7 @@ var metrics = struct {
 	replaced     *prometheus.CounterVec
 	lifetimeEnds *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
+	takenOver    *prometheus.GaugeVec
 }{}
 
 const metricsNamespace, metricsSubsystem = "caddy", "sse"
@@ -57,6 +58,8 @@ func registerMetrics(registry *prometheus.Registry) error {
 			"Streams ended because a newer connection with the same client key opened (max_per_key).", []string{"stream"})
 		metrics.lifetimeEnds = counterVec("lifetime_ends_total",
 			"Streams ended because they reached max_lifetime.", []string{"stream"})
+		metrics.takenOver = gaugeVec("taken_over_connections",
+			"Open event streams taken over from the HTTP server and held by the writer pool (http1_takeover).", []string{"stream"})
 		metrics.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "connection_duration_seconds",
 			Help:    "How long event streams stayed open.",
@@ -67,7 +70,7 @@ func registerMetrics(registry *prometheus.Registry) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{metrics.replays, metrics.resets, metrics.turnedAway, metrics.quicIdleEnds, metrics.feeds,
-		metrics.connections, metrics.connects, metrics.replaced, metrics.lifetimeEnds, metrics.duration} {
+		metrics.connections, metrics.connects, metrics.replaced, metrics.lifetimeEnds, metrics.duration, metrics.takenOver} {
 		// Every config registers the same collectors; a registry that has them already is fine.
 		if err := registry.Register(c); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
 			return err

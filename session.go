@@ -44,10 +44,17 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) error {
 		client.DeadlinesByCaddy = true
 	}
 	admitted.client(client)
-	err = session.Serve(r.Context(), w, h.sessions, client) // the Ended hook logs why
-	admitted.done(err)
-	h.noteStreamEnd(r, err)
-	return nil // the response has started: an error here would only make Caddy write a second status line
+	client.TakeOver = h.takeOverFunc(w, r)
+	if r.ProtoMajor == 3 {
+		client.Ended = func(err error) {
+			admitted.done(err)
+			h.noteStreamEnd(r, err)
+		}
+	} else {
+		client.Ended = admitted.done // a taken-over stream must not keep its request alive
+	}
+	_ = session.Serve(r.Context(), w, h.sessions, client) // the Ended hook logs why
+	return nil                                            // the response has started: an error here would only make Caddy write a second status line
 }
 
 // sessionConfig is what every session of this route shares; the hooks count and log for it.
@@ -61,6 +68,7 @@ func (h *Handler) sessionConfig() *session.Config {
 	}
 	stream := h.Stream
 	logger := h.logger
+	takenOver := metrics.takenOver.WithLabelValues(stream)
 	return &session.Config{
 		Feed:            h.feed,
 		Retry:           time.Duration(h.Retry),
@@ -84,8 +92,12 @@ func (h *Handler) sessionConfig() *session.Config {
 				metrics.resets.WithLabelValues(stream, string(reason)).Inc()
 			},
 			Ended: func(c *session.Client, err error) {
-				logger.Debug("stream ended", zap.String("remote", c.Remote), zap.Error(err))
+				if c.TakenOver() {
+					takenOver.Dec()
+				}
+				logger.Debug("stream ended", zap.String("remote", c.Remote), zap.Bool("taken_over", c.TakenOver()), zap.Error(err))
 			},
+			TakenOver: func(*session.Client) { takenOver.Inc() },
 		},
 	}
 }

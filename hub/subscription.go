@@ -22,6 +22,7 @@ type Subscription struct {
 	matchedSeq uint64  // dedupe mark used by index.collect (publish path only)
 
 	mu      sync.Mutex
+	wake    func() // replaces the notify signal once set (SetWaker)
 	queue   eventRing
 	through uint64 // every event with Seq <= through was queued or skipped
 	err     error  // non-nil once ended; done is closed at the same time
@@ -36,6 +37,20 @@ func (s *Subscription) Epoch() string { return s.epoch }
 // capacity 1, so one signal may stand for many events: drain everything
 // after each receive.
 func (s *Subscription) Notify() <-chan struct{} { return s.notify }
+
+// SetWaker makes the subscription call wake instead of signalling Notify: whenever events are queued, and
+// once when it ends. wake runs on the publishing goroutine, possibly under the hub's locks, so it must only
+// hand the work on (schedule a writer), never call back into the hub or block. Events queued before the
+// call are not announced: the caller drains once after setting it.
+func (s *Subscription) SetWaker(wake func()) {
+	s.mu.Lock()
+	s.wake = wake
+	ended := s.err != nil
+	s.mu.Unlock()
+	if ended {
+		wake()
+	}
+}
 
 // Done is closed when the subscription ended; Err says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -93,7 +108,12 @@ func (s *Subscription) offer(e *Event) (queued, overflowed bool) {
 	}
 	s.queue.push(e)
 	s.through = e.Seq
+	wake := s.wake
 	s.mu.Unlock()
+	if wake != nil {
+		wake()
+		return true, false
+	}
 	select {
 	case s.notify <- struct{}{}:
 	default: // a signal is already pending
@@ -115,4 +135,7 @@ func (s *Subscription) endLocked(err error) {
 	s.err = err
 	s.queue = eventRing{} // O(1) even for a big queue: the hub may hold its lock
 	close(s.done)
+	if s.wake != nil {
+		s.wake()
+	}
 }

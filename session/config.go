@@ -1,7 +1,9 @@
 package session
 
 import (
+	"context"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -40,6 +42,8 @@ type Config struct {
 	Exiting func() bool
 
 	Hooks Hooks
+
+	held heldSet // the sessions of this route that were taken over (TakeOver), for Stop
 }
 
 // Hooks let the caller count and log what sessions do, without this package knowing how. Nil hooks are skipped.
@@ -47,6 +51,8 @@ type Hooks struct {
 	Replayed func(Source)               // a replay was written in full
 	Reset    func(c *Client, r Reason)  // a reset event was sent
 	Ended    func(c *Client, err error) // the session ended, and why
+	// TakenOver: the session left its request and is now held by the writer pool (Client.TakeOver).
+	TakenOver func(c *Client)
 }
 
 // Client is one request's part of a session.
@@ -63,11 +69,33 @@ type Client struct {
 	// writer), so the session sets none of its own.
 	DeadlinesByCaddy bool
 
-	// End, when closed, ends the session for a reason of the caller's (a newer connection with the same key
+	// End, when done, ends the session for a reason of the caller's (a newer connection with the same key
 	// replaced it, an operator closed it). Final, if set, gives the last event to send first, and the retry
 	// delay to ask for (0: leave the client's as it is). Nil End: the caller never ends the session.
-	End   <-chan struct{}
+	End   context.Context
 	Final func() (event string, data []byte, retry time.Duration)
+
+	// TakeOver, if set, is asked once the session goes live with everything written so far flushed: it takes
+	// the connection over from the HTTP server (an HTTP/1.1 hijack after the response head, chunked framing
+	// still owed) or returns an error, and the session stays on its request. A taken-over session is held by
+	// a small pool of writers instead of its request's goroutine and buffers; Serve returns ErrTakenOver at
+	// once, and Ended reports the real end. The connection must be a plain TCP connection (CanTakeOver).
+	TakeOver func() (net.Conn, error)
+	// Ended, if set, is called once with why the session ended, on whichever goroutine ends it.
+	Ended func(err error)
+
+	takenOver bool
+}
+
+// TakenOver reports whether the session was taken over (see TakeOver); it is set before Hooks.TakenOver runs.
+func (c *Client) TakenOver() bool { return c.takenOver }
+
+// endDone is the channel the session selects on for End; nil (never ready) without one.
+func (c *Client) endDone() <-chan struct{} {
+	if c.End == nil {
+		return nil
+	}
+	return c.End.Done()
 }
 
 // Why a session ended, besides the client leaving or falling behind.
@@ -76,8 +104,10 @@ var (
 	ErrStopped = errors.New("session: stopping")
 	// ErrLifetime: the session reached Config.MaxLifetime.
 	ErrLifetime = errors.New("session: lifetime reached")
-	// ErrEnded: the caller closed Client.End.
+	// ErrEnded: the caller ended Client.End.
 	ErrEnded = errors.New("session: ended by the caller")
+	// ErrTakenOver is what Serve returns for a session that goes on without its request (Client.TakeOver).
+	ErrTakenOver = errors.New("session: taken over")
 )
 
 // lifetimeJitter spreads MaxLifetime ends over ±10%.

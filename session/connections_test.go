@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -84,11 +85,11 @@ func TestEndedByCaller(t *testing.T) {
 	t.Run("live", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			f := newFakeFeed("e1", 8)
-			end := make(chan struct{})
+			end, endNow := context.WithCancel(context.Background())
 			r := serve(t, f, nil, Client{End: end, Final: final})
 			f.publish("a.x", "1")
 			synctest.Wait()
-			close(end)
+			endNow()
 			if ended, err := r.ended(); !ended || !errors.Is(err, ErrEnded) {
 				t.Fatalf("ended %v (%v), want ErrEnded", ended, err)
 			}
@@ -105,9 +106,9 @@ func TestEndedByCaller(t *testing.T) {
 	t.Run("waiting for the feed", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			f := &fakeFeed{hub: hub.New(hub.Config{}), epoch: "e1", first: 1, batchSize: 2} // never Begun: not ready
-			end := make(chan struct{})
+			end, endNow := context.WithCancel(context.Background())
 			r := serve(t, f, nil, Client{End: end, Final: final})
-			close(end)
+			endNow()
 			if ended, err := r.ended(); !ended || !errors.Is(err, ErrEnded) {
 				t.Fatalf("ended %v (%v), want ErrEnded", ended, err)
 			}

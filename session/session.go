@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -32,8 +33,14 @@ func Serve(ctx context.Context, w http.ResponseWriter, cfg *Config, c *Client) e
 	if s.lifetime != nil {
 		s.lifetime.Stop()
 	}
+	if errors.Is(err, ErrTakenOver) {
+		return err // the writer pool holds it now, with timers of its own; its end is reported there
+	}
 	if cfg.Hooks.Ended != nil {
 		cfg.Hooks.Ended(c, err)
+	}
+	if c.Ended != nil {
+		c.Ended(err)
 	}
 	return err
 }
@@ -53,6 +60,7 @@ type session struct {
 	heartbeatC <-chan time.Time // nil when heartbeats are off
 	lifetime   *time.Timer
 	lifetimeC  <-chan time.Time // nil without MaxLifetime
+	lifetimeAt time.Time        // when the lifetime timer fires
 	stopping   <-chan struct{}  // cfg.Stop until it is seen closed, then nil
 	closing    <-chan time.Time // after a reload: when this session ends
 	liveBatch  []*hub.Event     // reused for drains
@@ -82,6 +90,7 @@ func (s *session) open() error {
 	if d := s.cfg.MaxLifetime; d > 0 {
 		jittered := time.Duration(float64(d) * (1 - lifetimeJitter + 2*lifetimeJitter*rand.Float64()))
 		s.lifetime = time.NewTimer(jittered)
+		s.lifetimeAt = time.Now().Add(jittered)
 		s.lifetimeC = s.lifetime.C
 	}
 	if s.cfg.Heartbeat > 0 {
@@ -99,7 +108,11 @@ func (s *session) run() error {
 	if err != nil {
 		return err
 	}
-	defer sub.Close()
+	defer func() {
+		if !s.client.takenOver {
+			sub.Close()
+		}
+	}()
 	// The subscription's epoch, not the feed's current one: if the stream restarts meanwhile, the hub ends the
 	// subscription, and nothing of the new incarnation is stamped with an old cursor's meaning.
 	s.sub, s.epoch, s.last = sub, sub.Epoch(), last

@@ -15,14 +15,39 @@ type wakeup struct {
 	ready, queued bool
 	batch         *Batch
 	result        *replayResult
+
+	heartbeat, endedByCaller bool // for next itself: a write is due
 }
 
 // next blocks until one of the stage's channels is ready. Meanwhile it does what every stage does: heartbeats
 // when idle, the end on stop (at once on exit, after a jittered delay on reload) and when the client is gone.
 // An error ends the session.
+//
+// The writes it makes are made here, after wait returned, not inside the select: a stack is only as big as
+// its deepest call, and over HTTP/2 a write goes down Caddy's writers and the HTTP/2 server's, so the select's
+// frame under it would take the handler's goroutine past 8 KiB of stack for the stream's whole life.
 func (s *session) next(a awaited) (wakeup, error) {
 	for {
-		var err error
+		w, err := s.wait(a)
+		switch {
+		case err != nil:
+			return wakeup{}, err
+		case w.heartbeat:
+			err = s.heartbeatDue()
+		case w.endedByCaller:
+			return wakeup{}, s.endByCaller()
+		default:
+			return w, nil
+		}
+		if err != nil {
+			return wakeup{}, err
+		}
+	}
+}
+
+// wait is next's select. It writes nothing.
+func (s *session) wait(a awaited) (wakeup, error) {
+	for {
 		select {
 		case <-a.ready:
 			return wakeup{ready: true}, nil
@@ -35,20 +60,19 @@ func (s *session) next(a awaited) (wakeup, error) {
 		case <-a.ended:
 			return wakeup{}, s.sub.Err()
 		case <-s.heartbeatC:
-			err = s.heartbeatDue()
+			return wakeup{heartbeat: true}, nil
 		case <-s.ctx.Done():
 			return wakeup{}, s.ctx.Err()
 		case <-s.stopping:
-			err = s.stopSeen()
+			if err := s.stopSeen(); err != nil {
+				return wakeup{}, err
+			}
 		case <-s.closing:
 			return wakeup{}, ErrStopped
 		case <-s.lifetimeC:
 			return wakeup{}, ErrLifetime
-		case <-s.client.End:
-			return wakeup{}, s.endByCaller()
-		}
-		if err != nil {
-			return wakeup{}, err
+		case <-s.client.endDone():
+			return wakeup{endedByCaller: true}, nil
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,6 +45,8 @@ type bareOptions struct {
 	exitOnStdin  bool
 	connectRate  float64
 	retry        time.Duration
+	proto        string
+	pprof        string
 }
 
 func bareMain(args []string, stdout, stderr io.Writer) int {
@@ -61,13 +63,24 @@ func bareMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.exitOnStdin, "exit-on-stdin", false, "stop when stdin closes (used when the tool starts it)")
 	fs.Float64Var(&o.connectRate, "max-connect-rate", 0, "new streams per second; over it a client is turned away (200, retry: and Retry-After, no events) (0: no cap)")
 	fs.DurationVar(&o.retry, "retry", time.Second, "base of a turned-away answer's retry: 2-6 times this, at least 2 s")
+	fs.StringVar(&o.proto, "proto", protoH1, "protocol to serve: h1, h1tls or h2 (net/http; h1tls and h2 are the same TLS server, ALPN decides), h2c or h3 (quic-go, UDP)")
+	fs.StringVar(&o.pprof, "pprof", "", "also serve net/http/pprof on this loopback `host:port` (profiles of the bare server itself)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	logger := log.New(stderr, "bare: ", log.Ltime)
-	if err := checkLoopbackHostPort(o.listen); err != nil {
+	if err := validateProto(o.proto, "idle", 1); err != nil {
 		logger.Print(err)
 		return 2
+	}
+	for _, a := range []string{o.listen, o.pprof} {
+		if a == "" {
+			continue
+		}
+		if err := checkLoopbackHostPort(a); err != nil {
+			logger.Print(err)
+			return 2
+		}
 	}
 	if err := checkLoopbackURLs(o.natsURL); err != nil {
 		logger.Print(err)
@@ -108,21 +121,25 @@ func runBare(o bareOptions, stdout io.Writer, logger *log.Logger) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return err
-	}
 	bh := &bareHandler{hub: hub, writeTimeout: o.writeTimeout, retry: o.retry}
 	if o.connectRate > 0 {
 		bh.rate = rate.NewLimiter(rate.Limit(o.connectRate), max(1, int(o.connectRate)))
 	}
-	srv := &http.Server{Handler: bh, ReadHeaderTimeout: 10 * time.Second}
-	hello, _ := json.Marshal(map[string]any{"listen": ln.Addr().String(), "pid": os.Getpid()})
+	srv, err := listenBare(o.proto, o.listen, bh)
+	if err != nil {
+		return err
+	}
+	if o.pprof != "" {
+		if err := servePprof(ctx, o.pprof); err != nil {
+			return err
+		}
+	}
+	hello, _ := json.Marshal(map[string]any{"listen": srv.addr, "pid": os.Getpid(), "proto": o.proto})
 	_, _ = fmt.Fprintf(stdout, "%s\n", hello)
-	logger.Printf("serving on http://%s/ from %s subject %s", ln.Addr(), o.natsURL, o.subject)
+	logger.Printf("serving %s on %s://%s/ from %s subject %s", o.proto, protoScheme(o.proto), srv.addr, o.natsURL, o.subject)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.serve() }()
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -131,8 +148,7 @@ func runBare(o bareOptions, stdout io.Writer, logger *log.Logger) error {
 	hub.close()
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	_ = srv.Shutdown(shutdownCtx)
-	_ = srv.Close()
+	srv.shutdown(shutdownCtx)
 	return nil
 }
 
@@ -382,7 +398,11 @@ func spawnBare(o *options, timeout time.Duration) (*bareChild, error) {
 	cmd := exec.Command(exe, "bare", "-listen", "127.0.0.1:0", "-nats", o.natsURL, "-subject", o.subject,
 		"-ring", strconv.Itoa(ring), "-queue", strconv.Itoa(o.bareQueue),
 		"-write-timeout", o.bareWriteTimeout.String(), "-timeout", timeout.String(), "-exit-on-stdin",
-		"-max-connect-rate", strconv.FormatFloat(o.bareConnectRate, 'g', -1, 64), "-retry", o.bareRetry.String())
+		"-max-connect-rate", strconv.FormatFloat(o.bareConnectRate, 'g', -1, 64), "-retry", o.bareRetry.String(),
+		"-proto", cmp.Or(o.proto, protoH1))
+	if o.barePprof != "" {
+		cmd.Args = append(cmd.Args, "-pprof", o.barePprof)
+	}
 	cmd.Env = append(os.Environ(), childEnv)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()

@@ -352,8 +352,8 @@ func TestTurnedAwayResponse(t *testing.T) {
 	raw := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nRetry-After: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
 		fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(chunk), chunk)
 	b, err := sseclient.ReadResponse(bufio.NewReader(strings.NewReader(raw)), "Retry-After")
-	if err != nil || retryAfter(b) != 4 {
-		t.Fatalf("Retry-After %d, err %v", retryAfter(b), err)
+	if err != nil || retryAfter(&b) != 4 {
+		t.Fatalf("Retry-After %d, err %v", retryAfter(&b), err)
 	}
 	h := &recorder{}
 	p := sseclient.NewParser(h)
@@ -377,8 +377,8 @@ func TestTurnedAwayResponse(t *testing.T) {
 	}
 
 	plain := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
-	if b, err := sseclient.ReadResponse(bufio.NewReader(strings.NewReader(plain)), "Retry-After"); err != nil || retryAfter(b) != -1 {
-		t.Fatalf("no Retry-After: %d, %v", retryAfter(b), err)
+	if b, err := sseclient.ReadResponse(bufio.NewReader(strings.NewReader(plain)), "Retry-After"); err != nil || retryAfter(&b) != -1 {
+		t.Fatalf("no Retry-After: %d, %v", retryAfter(&b), err)
 	}
 }
 

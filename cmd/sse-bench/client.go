@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +31,10 @@ type client struct {
 	p   *sseclient.Parser
 	seq seqTracker
 	br  *bufio.Reader
+	buf []byte // h2c, h2, h3: the read buffer
 
 	mu    sync.Mutex
-	conn  net.Conn
+	conn  streamConn
 	local sockKey
 
 	contig        atomic.Int64 // every number up to this was received
@@ -142,19 +144,32 @@ func (c *client) run() {
 	}
 }
 
-// connect dials from this client's source address, sends the request and
-// reads the response head.
-func (c *client) connect() (net.Conn, sseclient.Body, error) {
+// connect opens the client's stream: on h2c, h2 and h3 through its fleet's shared connections, otherwise on
+// a connection of its own, dialed from this client's source address (over TLS for h1tls), where it sends the
+// request and reads the response head.
+func (c *client) connect() (streamConn, streamBody, error) {
 	f := c.f
+	if f.mux != nil {
+		return f.mux.open(c)
+	}
 	conn, err := c.dialer.DialContext(f.ctx, "tcp", f.cfg.Addr)
 	if err != nil {
-		return nil, sseclient.Body{}, err
+		return nil, nil, err
 	}
+	f.dials.Add(1)
 	_ = conn.SetDeadline(time.Now().Add(f.cfg.DialTimeout))
+	if f.tls != nil {
+		tc := tls.Client(conn, f.tls)
+		if err := tc.Handshake(); err != nil {
+			_ = conn.Close()
+			return nil, nil, err
+		}
+		conn = tc
+	}
 	req := sseclient.AppendRequest(make([]byte, 0, 256), f.cfg.Target, f.cfg.Host, c.p.LastID())
 	if _, err := conn.Write(req); err != nil {
 		_ = conn.Close()
-		return nil, sseclient.Body{}, err
+		return nil, nil, err
 	}
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(conn, f.cfg.ReadBuf)
@@ -164,21 +179,23 @@ func (c *client) connect() (net.Conn, sseclient.Body, error) {
 	b, err := sseclient.ReadResponse(c.br, "Retry-After")
 	if err != nil {
 		_ = conn.Close()
-		return nil, sseclient.Body{}, err
+		return nil, nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
 	c.p.Reset()
-	return conn, b, nil
+	return conn, &b, nil
 }
 
 // turnedAway reads a turned-away answer to its end, as an EventSource does with any stream, and returns how
 // long to wait before coming back: the stream's retry field (what a browser obeys), else its Retry-After
 // header. The answer must end at once and carry no events; one that does not is counted as malformed (the
 // events it did carry still go through the sequence check).
-func (c *client) turnedAway(conn net.Conn, b sseclient.Body) time.Duration {
+func (c *client) turnedAway(conn streamConn, b streamBody) time.Duration {
 	f := c.f
 	head := time.Now()
-	_ = conn.SetReadDeadline(head.Add(f.cfg.DialTimeout))
+	if d, ok := conn.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = d.SetReadDeadline(head.Add(f.cfg.DialTimeout))
+	}
 	received := c.received
 	err := c.stream(b)
 	ended := time.Since(head)
@@ -209,7 +226,7 @@ func (c *client) turnedAway(conn net.Conn, b sseclient.Body) time.Duration {
 // retryAfter is the response's Retry-After header in seconds, -1 when absent. On a 200 event stream it marks
 // a turned-away answer: the server asks the client to come back later (its stream ends at once). Only
 // delta-seconds: an HTTP date is not something the servers measured here send.
-func retryAfter(b sseclient.Body) int {
+func retryAfter(b streamBody) int {
 	v := b.Header("Retry-After")
 	if v == "" || strings.Trim(v, "0123456789") != "" {
 		return -1
@@ -223,14 +240,16 @@ func retryAfter(b sseclient.Body) int {
 
 // attach publishes the connection so drop and stall can reach it; it refuses
 // when the fleet was dropped meanwhile.
-func (c *client) attach(conn net.Conn) bool {
+func (c *client) attach(conn streamConn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.f.dropped.Load() {
 		return false
 	}
 	c.conn = conn
-	c.local = keyOf(conn.LocalAddr())
+	if nc, ok := conn.(net.Conn); ok {
+		c.local = keyOf(nc.LocalAddr())
+	}
 	return true
 }
 
@@ -243,8 +262,8 @@ func (c *client) detach() {
 // interrupt makes a blocked Read return now (used by stall).
 func (c *client) interrupt() {
 	c.mu.Lock()
-	if c.conn != nil {
-		_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+	if nc, ok := c.conn.(net.Conn); ok {
+		_ = nc.SetReadDeadline(time.Unix(1, 0))
 	}
 	c.mu.Unlock()
 }
@@ -258,7 +277,7 @@ func (c *client) closeConn() {
 	c.mu.Unlock()
 }
 
-func (c *client) stream(b sseclient.Body) error {
+func (c *client) stream(b streamBody) error {
 	for {
 		if c.stalled.Load() {
 			return errStalled

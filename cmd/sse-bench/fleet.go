@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -31,6 +32,8 @@ type fleetConfig struct {
 	DialTimeout time.Duration `json:"dial_timeout"`
 	Backoff     time.Duration `json:"backoff"`
 	CutPoll     time.Duration `json:"cut_poll"`
+	Proto       string        `json:"proto"`   // h1 h1tls h2c h2 h3 (proto.go)
+	Streams     int           `json:"streams"` // h2c, h2, h3: streams per connection
 }
 
 type request struct {
@@ -85,6 +88,7 @@ type fleetReport struct {
 	Reconnects   int64            `json:"reconnects"`
 	Attempts     int64            `json:"attempts"`
 	Failures     int64            `json:"failures"`
+	Dials        int64            `json:"dials"`         // connections dialed (on h2c, h2, h3 shared by up to -h2-streams streams)
 	MultiAttempt int              `json:"multi_attempt"` // clients needing >1 attempt this round
 	NotCaughtUp  int              `json:"not_caught_up"` // healthy clients short of the round target
 	Stalled      int              `json:"stalled"`
@@ -121,7 +125,7 @@ func (r fleetReport) merge(o fleetReport) fleetReport {
 		OutOfOrder: r.OutOfOrder + o.OutOfOrder, Missing: r.Missing + o.Missing, Holes: r.Holes + o.Holes,
 		Resets:      r.Resets + o.Resets,
 		Disconnects: r.Disconnects + o.Disconnects, Reconnects: r.Reconnects + o.Reconnects,
-		Attempts: r.Attempts + o.Attempts, Failures: r.Failures + o.Failures,
+		Attempts: r.Attempts + o.Attempts, Failures: r.Failures + o.Failures, Dials: r.Dials + o.Dials,
 		MultiAttempt: r.MultiAttempt + o.MultiAttempt, NotCaughtUp: r.NotCaughtUp + o.NotCaughtUp,
 		Stalled: r.Stalled + o.Stalled, Cut: r.Cut + o.Cut,
 		Connect: r.Connect.merge(o.Connect), Reconnect: r.Reconnect.merge(o.Reconnect),
@@ -177,6 +181,8 @@ type localFleet struct {
 	wg      sync.WaitGroup
 	sem     chan struct{}
 	watcher *cutWatcher
+	tls     *tls.Config // h1tls: every connection's TLS client
+	mux     *muxPool    // h2c, h2, h3: the shared connections
 
 	phase      atomic.Int32
 	latency    [phases]histogram
@@ -188,6 +194,7 @@ type localFleet struct {
 
 	delivered, foreign, dups, ooo, resets       atomic.Int64
 	disconnects, reconnects, attempts, failures atomic.Int64
+	dials                                       atomic.Int64
 	open                                        atomic.Int64
 	target, roundStart, stallStart              atomic.Int64
 	dropped                                     atomic.Bool
@@ -213,6 +220,13 @@ func newLocalFleet(parent context.Context, cfg fleetConfig) (*localFleet, error)
 	f.gate = make(chan struct{})
 	close(f.gate)
 	f.watcher = newCutWatcher(keyOf(server), cfg.CutPoll)
+	if multiplexed(cfg.Proto) {
+		if f.mux, err = newMuxPool(f, clientTLS(cfg.Proto)); err != nil {
+			return nil, err
+		}
+	} else {
+		f.tls = clientTLS(cfg.Proto)
+	}
 
 	network := "tcp4"
 	if server.IP.To4() == nil {
@@ -365,7 +379,7 @@ func (f *localFleet) report(expected int64) fleetReport {
 		Clients: len(f.clients), Delivered: f.delivered.Load(), Foreign: f.foreign.Load(),
 		Duplicates: f.dups.Load(), OutOfOrder: f.ooo.Load(), Resets: f.resets.Load(),
 		Disconnects: f.disconnects.Load(), Reconnects: f.reconnects.Load(),
-		Attempts: f.attempts.Load(), Failures: f.failures.Load(),
+		Attempts: f.attempts.Load(), Failures: f.failures.Load(), Dials: f.dials.Load(),
 		Connect: f.connectH.snapshot(), Reconnect: f.reconnectH.snapshot(),
 		TurnAways: f.turnAways.Load(), TurnAwayBad: f.turnAwayBad.Load(),
 		TurnAwayEnd: f.turnAwayEndH.snapshot(), TurnAwayRetry: f.turnAwayRetryH.snapshot(),
@@ -444,6 +458,9 @@ func (f *localFleet) close() {
 	f.cancel()
 	for _, c := range f.clients {
 		c.closeConn()
+	}
+	if f.mux != nil {
+		f.mux.close()
 	}
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()

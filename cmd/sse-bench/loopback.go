@@ -47,13 +47,14 @@ type sseEndpoint struct {
 	target string // request-target
 }
 
-func resolveSSE(raw string) (sseEndpoint, error) {
+// resolveSSE checks an SSE URL for a protocol: http:// for h1 and h2c, https:// for the others.
+func resolveSSE(raw, proto string) (sseEndpoint, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return sseEndpoint{}, fmt.Errorf("SSE URL %q: %w", raw, err)
 	}
-	if u.Scheme != "http" {
-		return sseEndpoint{}, fmt.Errorf("SSE URL %q: only http:// is supported", raw)
+	if want := protoScheme(proto); u.Scheme != want {
+		return sseEndpoint{}, fmt.Errorf("SSE URL %q: -proto %s needs %s://", raw, proto, want)
 	}
 	ip, err := loopbackIP(u.Hostname())
 	if err != nil {
@@ -61,7 +62,7 @@ func resolveSSE(raw string) (sseEndpoint, error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = "80"
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
 	return sseEndpoint{addr: net.JoinHostPort(ip.String(), port), host: u.Host, target: u.RequestURI()}, nil
 }

@@ -4,6 +4,7 @@
 //	sse-bench [flags] idle|fanout|storm|slow
 //	sse-bench bare -listen 127.0.0.1:PORT -nats URL -subject S
 //	sse-bench table FILE...   # scenario JSON lines as a Markdown table
+//	sse-bench prototable FILE...   # idle and fanout runs of several protocols as one table
 //
 // Each scenario run prints exactly one JSON line on stdout; progress goes to
 // stderr. Everything it connects to must be on a loopback address.
@@ -34,6 +35,8 @@ type options struct {
 	worker   bool
 
 	target      string
+	proto       string
+	h2Streams   int
 	sseURL      string
 	natsURL     string
 	subject     string
@@ -72,17 +75,20 @@ type options struct {
 	bareWriteTimeout time.Duration
 	bareConnectRate  float64
 	bareRetry        time.Duration
+	barePprof        string
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sse-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		_, _ = fmt.Fprintf(stderr, "usage: sse-bench [flags] idle|fanout|storm|slow\n       sse-bench bare [-listen 127.0.0.1:PORT] [-nats URL] [-subject S]\n       sse-bench table FILE...\n\nflags:\n")
+		_, _ = fmt.Fprintf(stderr, "usage: sse-bench [flags] idle|fanout|storm|slow\n       sse-bench bare [-listen 127.0.0.1:PORT] [-nats URL] [-subject S]\n       sse-bench table FILE...\n       sse-bench prototable FILE...\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.target, "target", "caddy", "server(s) to measure: caddy (the -url server), bare (built-in reference) or both")
-	fs.StringVar(&o.sseURL, "url", "", "SSE `URL` of the server under test (http, loopback only)")
+	fs.StringVar(&o.proto, "proto", protoH1, "protocol: h1 (HTTP/1.1, raw client), h1tls (HTTP/1.1 over TLS), h2c (HTTP/2 cleartext, prior knowledge), h2 (HTTP/2 over TLS) or h3 (HTTP/3 over QUIC); storm and slow need h1. Certificates are not verified")
+	fs.IntVar(&o.h2Streams, "h2-streams", 1, "h2c, h2, h3: streams per connection (1: a connection per client; 100: a hundred clients, like browser tabs, on each)")
+	fs.StringVar(&o.sseURL, "url", "", "SSE `URL` of the server under test (loopback only; http:// for h1 and h2c, https:// for h1tls, h2 and h3)")
 	fs.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:4222", "NATS `URL` to publish to (loopback only)")
 	fs.StringVar(&o.subject, "subject", "sse.bench", "NATS `subject` the events are published to")
 	fs.StringVar(&o.stream, "stream", "", "JetStream stream to count consumers on (default: the one capturing -subject)")
@@ -119,6 +125,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.bareQueue, "bare-queue", 256, "queue length per client of the started bare server")
 	fs.DurationVar(&o.bareWriteTimeout, "bare-write-timeout", 10*time.Second, "per-write deadline of the started bare server")
 	fs.Float64Var(&o.bareConnectRate, "bare-max-connect-rate", 0, "new streams per second the started bare server admits, turning the others away like max_connect_rate (0: no cap)")
+	fs.StringVar(&o.barePprof, "bare-pprof", "", "the started bare server also serves net/http/pprof on this loopback `host:port`")
 	fs.DurationVar(&o.bareRetry, "bare-retry", time.Second, "the started bare server's retry, which its turned-away answers multiply by 2-6 (at least 2 s)")
 	return fs
 }
@@ -163,21 +170,29 @@ func (o *options) validate() error {
 	if !slices.Contains([]string{"caddy", "bare", "both"}, o.target) {
 		return fmt.Errorf("-target must be caddy, bare or both, not %q", o.target)
 	}
+	if err := validateProto(o.proto, o.scenario, o.h2Streams); err != nil {
+		return err
+	}
 	if o.target != "bare" {
 		if o.sseURL == "" {
 			return fmt.Errorf("-target %s needs -url", o.target)
 		}
-		if _, err := resolveSSE(o.sseURL); err != nil {
+		if _, err := resolveSSE(o.sseURL, o.proto); err != nil {
 			return err
 		}
 	}
 	if o.bareURL != "" {
-		if _, err := resolveSSE(o.bareURL); err != nil {
+		if _, err := resolveSSE(o.bareURL, o.proto); err != nil {
 			return err
 		}
 	}
 	if err := checkLoopbackURLs(o.natsURL); err != nil {
 		return err
+	}
+	if o.barePprof != "" {
+		if err := checkLoopbackHostPort(o.barePprof); err != nil {
+			return err
+		}
 	}
 	if o.metricsURL != "" {
 		if err := checkLoopbackHTTP(o.metricsURL); err != nil {
@@ -221,7 +236,7 @@ func (o *options) params() map[string]any {
 		"slow_rcvbuf": o.slowRcvBuf, "slow_mss": o.slowMSS, "bare_queue": o.bareQueue,
 		"bare_write_timeout_s": o.bareWriteTimeout.Seconds(), "bare_external": o.bareURL != "",
 		"bare_max_connect_rate": o.bareConnectRate, "bare_retry_s": o.bareRetry.Seconds(), "metrics": o.metricsURL != "",
-		"backoff_s": o.backoff.Seconds(),
+		"backoff_s": o.backoff.Seconds(), "proto": o.proto, "h2_streams": o.h2Streams,
 	}
 }
 
@@ -236,6 +251,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "table" {
 		return tableMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "prototable" {
+		return protoTableMain(args[1:], stdout, stderr)
 	}
 	o, err := parseArgs(args, stderr)
 	if err != nil {

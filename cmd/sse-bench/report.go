@@ -28,6 +28,8 @@ type targetResult struct {
 	Clients         int           `json:"clients"`
 	Connected       int           `json:"connected"`
 	ConnectFailures int64         `json:"connect_failures"`
+	Proto           string        `json:"proto"`
+	Dials           int64         `json:"dials"` // connections dialed, failed ones left out
 	ConnectMS       dist          `json:"connect_ms"`
 	Publish         publishStats  `json:"publish"`
 	Server          serverUsage   `json:"server"`

@@ -95,10 +95,10 @@ func (t *targetRun) execute(ctx context.Context) error {
 				return err
 			}
 			defer child.stop()
-			rawURL, pid = "http://"+child.addr+"/", child.pid
+			rawURL, pid = protoScheme(o.proto)+"://"+child.addr+"/", child.pid
 		}
 	}
-	ep, err := resolveSSE(rawURL)
+	ep, err := resolveSSE(rawURL, o.proto)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (t *targetRun) connect(ctx context.Context) error {
 		Sources: sourceAddrs(o.sources, t.ep.addr), Count: o.clients, Run: t.run,
 		ConnectPar: o.connectPar, SlowPercent: o.slowPercent, SlowRcvBuf: o.slowRcvBuf, SlowMSS: o.slowMSS,
 		ReadBuf: o.readBuf, DialTimeout: o.dialTimeout, Backoff: o.backoff,
-		CutPoll: cutPollInterval(o.clients),
+		CutPoll: cutPollInterval(o.clients), Proto: o.proto, Streams: o.h2Streams,
 	}
 	if o.scenario != "slow" {
 		cfg.SlowPercent = 0
@@ -140,7 +140,7 @@ func (t *targetRun) connect(ctx context.Context) error {
 	}
 	t.g = g
 	t.res.Workers = len(g.workerPIDs())
-	t.log.Printf("connecting %d clients to %s (%d processes, %d source addresses)", o.clients, t.ep.addr, len(g.members), len(cfg.Sources))
+	t.log.Printf("connecting %d clients to %s over %s (%d processes, %d source addresses)", o.clients, t.ep.addr, protoLabel(o.proto, o.h2Streams), len(g.members), len(cfg.Sources))
 	deadline := time.Now().Add(o.connectWait)
 	lastLog := time.Now()
 	for {
@@ -245,6 +245,7 @@ func (t *targetRun) report(expected int64) (fleetReport, error) {
 	}
 	r := t.res
 	r.Clients, r.Connected, r.ConnectFailures = rep.Clients, rep.Connected, rep.Failures
+	r.Proto, r.Dials = protoLabel(t.o.proto, t.o.h2Streams), rep.Dials
 	r.ConnectMS = msDist(rep.Connect)
 	r.Errors = rep.Errors
 	r.Publish = publishStats{Published: t.pub.last.Load(), Acked: t.pub.acked.Load(), Errors: t.pub.errs.Load(), Lost: t.pub.lost.Load()}

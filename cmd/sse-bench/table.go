@@ -37,26 +37,36 @@ func tableMain(args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "usage: sse-bench table [-write-timeout S] FILE...\n\nRenders scenario JSON lines (one run per file, named by the file) as Markdown.\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
-	}
-	var runs []namedRun
-	for _, path := range fs.Args() {
-		rs, err := readRuns(path)
-		if err != nil {
-			_, _ = fmt.Fprintln(stderr, "sse-bench table:", err)
-			return 1
-		}
-		runs = append(runs, rs...)
+	runs, code := parseRunFiles(fs, args, stderr)
+	if code != 0 {
+		return code
 	}
 	t := &mdTable{writeTimeout: *writeTimeout}
 	t.render(runs)
 	_, _ = io.WriteString(stdout, t.b.String())
 	return 0
+}
+
+// parseRunFiles parses a table command's flags and reads the runs in the files named; a non-zero code is the
+// command's exit status.
+func parseRunFiles(fs *flag.FlagSet, args []string, stderr io.Writer) ([]namedRun, int) {
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return nil, 2
+	}
+	var runs []namedRun
+	for _, path := range fs.Args() {
+		rs, err := readRuns(path)
+		if err != nil {
+			_, _ = fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+			return nil, 1
+		}
+		runs = append(runs, rs...)
+	}
+	return runs, 0
 }
 
 type namedRun struct {
