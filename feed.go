@@ -11,9 +11,11 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-sse/caddy-sse/eventid"
 	"github.com/caddy-sse/caddy-sse/hub"
 	"github.com/caddy-sse/caddy-sse/jetstream"
 	"github.com/caddy-sse/caddy-sse/session"
+	"github.com/caddy-sse/caddy-sse/sse"
 )
 
 // feed is one stream tailed once per process, fanned out by its hub. Routes that share a NATS server, a stream
@@ -260,8 +262,11 @@ func (f *feed) Replay(ctx context.Context, req session.ReplayRequest, fn func(se
 	if err != nil {
 		return session.SourceStorage, err
 	}
-	// Concurrent replays of one range share one JetStream read (see jetstream.Conn.Replay).
-	err = conn.Replay(ctx, f.replayRequest(req), storageBatches(req.Epoch, fn))
+	// Concurrent replays of one range share one JetStream read (see jetstream.Conn.Replay), which encodes each
+	// frame once for all of them.
+	jreq := f.replayRequest(req)
+	jreq.Prepare = func(m jetstream.Message) any { return storedEvent(req.Epoch, m) }
+	err = conn.Replay(ctx, jreq, storageBatches(req.Epoch, fn))
 	return session.SourceStorage, resetFor(err)
 }
 
@@ -324,11 +329,28 @@ func (f *feed) replayRequest(req session.ReplayRequest) jetstream.ReplayRequest 
 	}
 }
 
+// storedEvent encodes a stored event's frame with an id of epoch, as the session would for a stored message.
+func storedEvent(epoch string, m jetstream.Message) *hub.Event {
+	return &hub.Event{Seq: m.Seq, Subject: m.Subject,
+		Frame: sse.AppendEvent(nil, eventid.Format(epoch, m.Seq), m.EventType, m.Data)}
+}
+
 // storageBatches hands JetStream's batches to a session. JetStream checked that it read epoch, the
-// incarnation the session's ids belong to, so the ids are written with it.
+// incarnation the session's ids belong to, so the ids are written with it. Events prepared by storedEvent go
+// as they are; others are encoded by the session.
 func storageBatches(epoch string, fn func(session.Batch) error) func([]jetstream.Message) error {
 	var msgs []session.Message
+	var events []*hub.Event
 	return func(batch []jetstream.Message) error {
+		if len(batch) > 0 && batch[0].Prepared != nil {
+			events = events[:0]
+			for _, m := range batch {
+				events = append(events, m.Prepared.(*hub.Event))
+			}
+			err := fn(session.Batch{Epoch: epoch, Events: events})
+			clear(events) // fn returns once the session wrote them
+			return err
+		}
 		msgs = msgs[:0]
 		for _, m := range batch {
 			msgs = append(msgs, session.Message{Seq: m.Seq, Type: m.EventType, Data: m.Data})

@@ -15,35 +15,8 @@ import (
 // Clients reconnecting together with a cursor older than the feed's memory share one JetStream read whatever
 // their number (their Uptos a few live events apart), and each gets every event once, in order.
 func TestFeedReplaySharesOneRead(t *testing.T) {
-	loadSite(t, `sse /split split.> {
-		stream SPLIT
-	}`) // the embedded server, and the stream
-	conn, err := jetstream.Connect(jetstream.ConnConfig{URLs: []string{"nats://" + embeddedAddr}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	state, err := conn.EnsureStream(ctx, jetstream.StreamConfig{Name: "SPLIT", Subjects: []string{"split.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const total = 3000
-	// A feed whose memory holds the last 2000 events, as if its tail had dispatched them all.
-	f := &feed{hub: hub.New(hub.Config{RingSize: 2000}), tail: jetstream.TailConfig{
-		Stream: jetstream.StreamConfig{Name: "SPLIT"}, EventHeader: defaultEventHeader}}
-	f.conn = &sharedConn{conn: conn}
-	f.conn.once.Do(func() {})
-	f.hub.Begin(state.Epoch, state.LastSeq)
-	for i := range total {
-		data := []byte(fmt.Sprint(i))
-		_, seq, err := conn.Publish(ctx, "split.x", defaultEventHeader, "", data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.hub.Publish(seq, "split.x", "", data)
-	}
+	f, conn, state, ctx := splitFeed(t, total, func(i int) (string, []byte) { return "", []byte(fmt.Sprint(i)) })
 	after := state.LastSeq + 100 // before the memory's floor (state.LastSeq + 1000)
 	last := state.LastSeq + total
 
@@ -88,4 +61,39 @@ func TestFeedReplaySharesOneRead(t *testing.T) {
 	if n := conn.ReplayConsumersCreated() - before; n > 3 {
 		t.Fatalf("%d replay consumers for %d clients of one range, want a handful", n, clients)
 	}
+}
+
+// splitFeed publishes total events (eventOf gives each its type and data) to the SPLIT stream, and returns a
+// feed whose memory holds the last 2000 of them, as if its tail had dispatched them all; state is the stream
+// before the events.
+func splitFeed(t *testing.T, total int, eventOf func(i int) (string, []byte)) (*feed, *jetstream.Conn, jetstream.StreamState, context.Context) {
+	t.Helper()
+	loadSite(t, `sse /split split.> {
+		stream SPLIT
+	}`) // the embedded server, and the stream
+	conn, err := jetstream.Connect(jetstream.ConnConfig{URLs: []string{"nats://" + embeddedAddr}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	state, err := conn.EnsureStream(ctx, jetstream.StreamConfig{Name: "SPLIT", Subjects: []string{"split.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &feed{hub: hub.New(hub.Config{RingSize: 2000}), tail: jetstream.TailConfig{
+		Stream: jetstream.StreamConfig{Name: "SPLIT"}, EventHeader: defaultEventHeader}}
+	f.conn = &sharedConn{conn: conn}
+	f.conn.once.Do(func() {})
+	f.hub.Begin(state.Epoch, state.LastSeq)
+	for i := range total {
+		typ, data := eventOf(i)
+		_, seq, err := conn.Publish(ctx, "split.x", defaultEventHeader, typ, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.hub.Publish(seq, "split.x", typ, data)
+	}
+	return f, conn, state, ctx
 }

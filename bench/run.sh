@@ -7,7 +7,8 @@
 # It builds sse-bench, a Caddy with the module and a nats-server (from the module cache), starts nats-server
 # with JetStream on loopback and a temporary store, starts Caddy with bench/Caddyfile, runs every scenario with
 # -target both (a bare net/http reference server, then Caddy), two reconnect storms against the rate-limited
-# route (storm-limited*.json, not in the table), then restarts Caddy for three Caddy-only runs
+# route (storm-limited*.json, not in the table), the deep storm against bare (storm-deep.json, not in the table
+# either), then restarts Caddy for three Caddy-only runs
 # under the profilers (idle memory, fanout CPU, storm CPU), then the hub micro-benchmarks with nothing else
 # running. Everything goes to .bench-out/ (gitignored):
 #
@@ -41,6 +42,7 @@ if [[ $QUICK == 1 ]]; then
 	STORM=(-c 1000 -missed 200 -rate 10 -duration 2s)
 	STORM_LIMITED=(-c 3000 -missed 200 -rate 10 -duration 2s)
 	STORM_JS=(-c 100 -missed 9000 -rate 10 -duration 2s)
+	STORM_DEEP=(-c 100 -missed 9000 -rate 10 -duration 2s)
 	# Too short for a stalled socket to fill (that takes 20-45 s here): the cut is expected to be "missed".
 	SLOW=(-c 500 -slow-percent 2 -rate 20 -payload 4096 -duration 2s -cut-wait 4s)
 	PROF_FANOUT=(-c 1000 -rate 10 -duration 4s) PROF_FANOUT_S=2
@@ -57,6 +59,9 @@ else
 	# machine: the node can take more than the default 10 s to answer a connect, hence -dial-timeout 30s.
 	STORM_LIMITED=(-c 10000 -missed 1000 -rate 10 -duration 5s)
 	STORM_JS=(-c 10000 -missed 12000 -rate 10 -duration 5s -dial-timeout 30s -storm-wait 4m -timeout 6m)
+	# The deep storm: 1,000 clients miss 12,000 events (beyond the 8,192 in memory) and reconnect at once,
+	# uncapped; about 30 s for both targets.
+	STORM_DEEP=(-c 1000 -missed 12000 -rate 10 -duration 5s)
 	# 4 KiB events at 5/s: a stalled socket fills in 40-45 s (the server's send buffer autotunes to ~850 KiB),
 	# and 10,000 healthy clients at 5/s leave the machine some headroom, so their p99 means something.
 	SLOW=(-c 10000 -slow-percent 1 -rate 5 -payload 4096 -duration 10s -cut-wait 60s)
@@ -95,6 +100,12 @@ scenario slow both slow "${SLOW[@]}"
 LIMITED=(-url "http://127.0.0.1:$BENCH_SSE_PORT/events-limited" -metrics "$ADMIN/metrics")
 scenario storm-limited both storm "${LIMITED[@]}" -bare-max-connect-rate 2000 -bare-retry 1s "${STORM_LIMITED[@]}"
 scenario storm-limited-js caddy storm "${LIMITED[@]}" "${STORM_JS[@]}"
+
+# The deep storm against bare: clients that missed more than the node's memory all come back at once on
+# /events-deep (no connect cap, replay_limit 20000). Caddy reads JetStream once for all of them (the JSON's
+# consumers_created, and replays.jetstream from /metrics); the bare reference serves them from its ring.
+DEEP=(-url "http://127.0.0.1:$BENCH_SSE_PORT/events-deep" -metrics "$ADMIN/metrics")
+scenario storm-deep both storm "${DEEP[@]}" "${STORM_DEEP[@]}"
 
 # 2. Profiles, in Caddy-only runs of the same shape, so the profilers' own cost stays out of the table. A fresh
 # Caddy first, so its memory before the idle hold is a clean baseline: Go's memory before and at the end of the

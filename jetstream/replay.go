@@ -11,6 +11,9 @@ type Message struct {
 	Subject   string
 	EventType string
 	Data      []byte
+	// Prepared is what ReplayRequest.Prepare made of this event; nil without it. A shared read prepares each
+	// event once and hands every client the same value.
+	Prepared any
 }
 
 // ReplayRequest selects stored events: those matching any of Filters with
@@ -27,6 +30,11 @@ type ReplayRequest struct {
 	After, Upto uint64
 	Limit       int // more than Limit matching events after After → ErrTooMany; 0 = no limit
 	EventHeader string
+	// Prepare, if set, is called once for each event read, on the reading goroutine, before any caller's fn
+	// sees it; its result is the event's Prepared. It lets work that is the same for every client (encoding
+	// the frame) be done once per read instead of once per client. It must depend only on the event and the
+	// request's sharing key (Epoch, EventHeader): requests that share a read use the first one's Prepare.
+	Prepare func(Message) any
 }
 
 const (
@@ -68,6 +76,7 @@ func (c *Conn) privateReplay(ctx context.Context, req ReplayRequest, fn func([]M
 	defer r.close()
 	for {
 		batch, done, err := r.readBatch(ctx)
+		prepare(req.Prepare, batch)
 		if len(batch) > 0 {
 			if ferr := fn(batch); ferr != nil {
 				return ferr
@@ -76,5 +85,15 @@ func (c *Conn) privateReplay(ctx context.Context, req ReplayRequest, fn func([]M
 		if err != nil || done {
 			return err
 		}
+	}
+}
+
+// prepare fills in the Prepared of each message of batch, when there is a Prepare.
+func prepare(fn func(Message) any, batch []Message) {
+	if fn == nil {
+		return
+	}
+	for i := range batch {
+		batch[i].Prepared = fn(batch[i])
 	}
 }

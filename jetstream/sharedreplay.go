@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddy-sse/caddy-sse/subject"
+	"go.uber.org/zap"
 )
 
 // Concurrent replays of the same range share one read. A node restart or a reconnect storm sends many clients
@@ -27,6 +28,10 @@ import (
 const (
 	// sharedReplayLinger keeps a finished read for clients that come back a little later.
 	sharedReplayLinger = 5 * time.Second
+	// sharedRetries: how many times a client follows a new read after the one it followed failed (not with an
+	// answer about the range), before its replay fails; sharedRetryPause is the wait before each.
+	sharedRetries    = 3
+	sharedRetryPause = 500 * time.Millisecond
 	// sharedReplayMaxBytes caps one shared read's memory: it stops there, and its clients read the rest of
 	// their range on their own, paced by their own writes.
 	sharedReplayMaxBytes = 64 << 20
@@ -63,11 +68,21 @@ func replayKey(req ReplayRequest) string {
 
 // sharedReplay follows, or starts, the shared read for req.
 func (c *Conn) sharedReplay(ctx context.Context, req ReplayRequest, fn func([]Message) error) error {
+	return c.shareRange(ctx, req, fn, sharedRetries)
+}
+
+// shareRange joins the read for req; retries is how many failed reads it may still follow a new one after.
+func (c *Conn) shareRange(ctx context.Context, req ReplayRequest, fn func([]Message) error, retries int) error {
 	if req.Upto <= req.After {
 		return c.privateReplay(ctx, req, fn) // nothing to read: only the range checks, no consumer
 	}
 	s := c.joinRead(req)
 	defer c.leaveRead(s)
+	return c.follow(ctx, req, s, fn, retries)
+}
+
+// follow hands a client the events of s in its range, then whatever it wants beyond where s stopped.
+func (c *Conn) follow(ctx context.Context, req ReplayRequest, s *sharedRead, fn func([]Message) error, retries int) error {
 	pos := 0
 	for {
 		s.mu.Lock()
@@ -91,9 +106,9 @@ func (c *Conn) sharedReplay(ctx context.Context, req ReplayRequest, fn func([]Me
 			}
 			if done {
 				if err := s.outcome(req); err != nil {
-					return err
+					return c.retryAfter(ctx, req, s, fn, err, retries)
 				}
-				return c.readRest(ctx, req, s, fn)
+				return c.readRest(ctx, req, s, fn, retries)
 			}
 			s.mu.Lock()
 		}
@@ -105,6 +120,32 @@ func (c *Conn) sharedReplay(ctx context.Context, req ReplayRequest, fn func([]Me
 			return ctx.Err()
 		}
 	}
+}
+
+// retryAfter follows a new read from where the failed read s stopped, once the client has every event s
+// got. A read that fails for a reason of its own (a JetStream request timing out on a saturated node) would
+// otherwise end every stream following it at once; the answers about the range itself (history gone, too
+// many) are every client's and are not retried.
+func (c *Conn) retryAfter(ctx context.Context, req ReplayRequest, s *sharedRead, fn func([]Message) error, err error, retries int) error {
+	if retries <= 0 || isResetError(err) || ctx.Err() != nil {
+		return err
+	}
+	s.mu.Lock()
+	rest := req
+	if n := len(s.msgs); n > 0 {
+		// The events s got are contiguous up to its last one (every read proves its own continuity), and the
+		// range's checks (beyond the end, the limit) were made when its consumer opened.
+		rest.After, rest.Limit = s.msgs[n-1].Seq, 0
+	}
+	s.mu.Unlock()
+	c.log.Debug("shared replay failed; following a new read", zap.String("stream", req.Stream),
+		zap.Uint64("after", rest.After), zap.Error(err))
+	select {
+	case <-time.After(sharedRetryPause):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return c.shareRange(ctx, rest, fn, retries-1) // the other clients of s come to the same new read
 }
 
 // outcome is the read's error as it concerns a client that wants up to req.Upto: none when the error is about
@@ -121,7 +162,7 @@ func (s *sharedRead) outcome(req ReplayRequest) error {
 }
 
 // readRest reads what a client wants beyond where the shared read stopped.
-func (c *Conn) readRest(ctx context.Context, req ReplayRequest, s *sharedRead, fn func([]Message) error) error {
+func (c *Conn) readRest(ctx context.Context, req ReplayRequest, s *sharedRead, fn func([]Message) error, retries int) error {
 	s.mu.Lock()
 	reached, failed := s.reached, s.err != nil
 	s.mu.Unlock()
@@ -129,8 +170,8 @@ func (c *Conn) readRest(ctx context.Context, req ReplayRequest, s *sharedRead, f
 		return nil
 	}
 	rest := req
-	rest.After, rest.Limit = reached, 0  // the limit was judged on the whole range already
-	return c.sharedReplay(ctx, rest, fn) // late clients with the same rest share that read too
+	rest.After, rest.Limit = reached, 0         // the limit was judged on the whole range already
+	return c.shareRange(ctx, rest, fn, retries) // late clients with the same rest share that read too
 }
 
 // isResetError: the read's answer about the range itself, the same for every client of the same range.
@@ -206,7 +247,8 @@ func (c *Conn) runSharedRead(s *sharedRead, req ReplayRequest) {
 		var batch []Message
 		var done bool
 		batch, done, err = r.readBatch(ctx)
-		full := s.add(batch)
+		prepare(req.Prepare, batch) // once for every client, outside the lock they read under
+		full := s.add(batch, req.Prepare != nil)
 		if err != nil || done {
 			break
 		}
@@ -220,15 +262,20 @@ func (c *Conn) runSharedRead(s *sharedRead, req ReplayRequest) {
 	time.AfterFunc(sharedReplayLinger, func() { c.forgetRead(s) })
 }
 
-// add appends a batch for the clients; full once the read holds as much memory as it may.
-func (s *sharedRead) add(batch []Message) (full bool) {
+// add appends a batch for the clients; full once the read holds as much memory as it may. A prepared event
+// (an encoded frame) is counted as large again.
+func (s *sharedRead) add(batch []Message, prepared bool) (full bool) {
 	if len(batch) == 0 {
 		return false
 	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, batch...)
 	for _, m := range batch {
-		s.bytes += len(m.Data) + len(m.Subject) + len(m.EventType)
+		n := len(m.Data) + len(m.Subject) + len(m.EventType)
+		if prepared {
+			n *= 2
+		}
+		s.bytes += n
 	}
 	full = s.bytes > sharedReplayMaxBytes
 	close(s.wake)

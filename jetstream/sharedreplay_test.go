@@ -98,3 +98,54 @@ func TestSharedReadOutlivesItsFirstClient(t *testing.T) {
 		t.Fatalf("second client: %d events, %v; want 500", len(got), err)
 	}
 }
+
+// A shared read that fails for a reason of its own does not end its clients' replays: each follows a new
+// read from where the failed one stopped, a few times at most. An answer about the range itself is final.
+func TestSharedReadFailureIsRetried(t *testing.T) {
+	_, c := inProcess(t)
+	ensure(t, c, testStream("SR", "sr.>"))
+	fillStream(t, c, 300, "sr.x")
+	transient := errors.New("jetstream: replay fetch: nats: timeout")
+	for _, tt := range []struct {
+		name    string
+		err     error
+		kept    int // events the failed read got
+		retries int
+		want    error
+		events  int
+	}{
+		{"retried", transient, 128, 3, nil, 300},
+		{"retried from the start", transient, 0, 3, nil, 300},
+		{"no retries left", transient, 128, 0, transient, 128},
+		{"history gone", ErrHistoryGone, 128, 3, ErrHistoryGone, 128},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := ReplayRequest{Stream: "SR", After: 0, Upto: 300}
+			s := c.joinRead(req)
+			defer c.leaveRead(s)
+			waitFor(t, "the shared read to finish", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.done })
+			// Stand-in for a read that failed after tt.kept events.
+			s.mu.Lock()
+			s.msgs = s.msgs[:tt.kept]
+			s.err, s.errAfter, s.joinable = tt.err, 0, false
+			if tt.kept > 0 {
+				s.errAfter = s.msgs[tt.kept-1].Seq
+			}
+			s.mu.Unlock()
+			got, err := collect(t, func(fn func([]Message) error) error {
+				return c.follow(ctxFor(t), req, s, fn, tt.retries)
+			})
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("%v, want %v", err, tt.want)
+			}
+			if len(got) != tt.events {
+				t.Fatalf("%d events, want %d", len(got), tt.events)
+			}
+			for i, p := range got {
+				if p.Seq != uint64(i+1) {
+					t.Fatalf("event %d is seq %d", i, p.Seq)
+				}
+			}
+		})
+	}
+}
