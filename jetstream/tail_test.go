@@ -199,7 +199,12 @@ func TestTailDetectsRecreatedStream(t *testing.T) {
 			if err := c.js.DeleteStream(ctxFor(t), cfg.Name); err != nil {
 				t.Fatal(err)
 			}
-			ensure(t, c, cfg)
+			// The running tail recreates the stream too: when both create it at the same moment, the server
+			// can refuse one ("error creating store for stream"). The stream exists either way after a retry.
+			waitFor(t, "the stream recreated", func() bool {
+				_, err := c.EnsureStream(ctxFor(t), cfg)
+				return err == nil
+			})
 			for i := range 8 {
 				publish(t, c, "rc.x", "", fmt.Sprint("new", i))
 			}
