@@ -131,7 +131,9 @@ func TestCaddyExitEndsHTTP3Streams(t *testing.T) {
 //
 // It runs alone (SSE_TEST_QUIC_IDLE=1, a step of .ci/run of its own): inside the whole package's run the
 // vanished client's streams were not counted within a minute in some runs, while alone they are within seconds
-// every time; the cause is not found yet.
+// every time; the cause is not found yet. Alone it is timing-dependent too: on 2026-12-02 it failed four runs in a
+// row on a 2-core VM (the streams ended after ~5 s, not counted as idle timeouts), then passed four in a row with
+// no change, and passed whenever Caddy logged at debug; .ci/run gives it three attempts.
 func TestHTTP3VanishedClientsCounted(t *testing.T) {
 	if os.Getenv("SSE_TEST_QUIC_IDLE") == "" {
 		t.Skip("runs alone: SSE_TEST_QUIC_IDLE=1 go test -run TestHTTP3VanishedClientsCounted .")
