@@ -3,12 +3,10 @@ package session
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddy-sse/caddy-sse/hub"
-	"github.com/caddy-sse/caddy-sse/sse"
 )
 
 // held is the live phase of a taken-over session. It has no goroutine of its own: the subscription, its
@@ -144,10 +142,7 @@ func (h *held) heartbeatDue(b []byte, now time.Time) []byte {
 		return b
 	}
 	h.heartbeat.Reset(interval)
-	if h.cfg.HeartbeatEvent == "" {
-		return sse.AppendComment(b, "")
-	}
-	return sse.AppendEvent(b, "", h.cfg.HeartbeatEvent, nil)
+	return h.cfg.appendHeartbeat(b)
 }
 
 // writeRest writes what a full socket did not take, on a goroutine of its own and under the write timeout,
@@ -201,14 +196,8 @@ func (h *held) end(err error) {
 // connection; what a full socket does not take now gets the write timeout on a goroutine of its own.
 func (h *held) goodbye(byCaller bool) {
 	b := make([]byte, chunkHead, 256)
-	if byCaller && h.client.Final != nil {
-		event, data, retry := h.client.Final()
-		if retry > 0 {
-			b = sse.AppendRetry(b, retry)
-		}
-		if event != "" {
-			b = sse.AppendEvent(b, "", event, data)
-		}
+	if byCaller {
+		b = h.client.appendFinal(b)
 	}
 	var last []byte
 	if len(b) > chunkHead {
@@ -244,12 +233,12 @@ func (h *held) watchClient() {
 // stopSeen ends the session on its route's stop: at once on exit, at a random moment within CloseDelay on
 // a reload, as sessions on their requests do.
 func (h *held) stopSeen() {
-	cfg := h.cfg
-	if (cfg.Exiting != nil && cfg.Exiting()) || cfg.CloseDelay <= 0 {
+	d := h.cfg.stopDelay()
+	if d == 0 {
 		h.requestEnd(ErrStopped)
 		return
 	}
-	time.AfterFunc(rand.N(cfg.CloseDelay)+time.Millisecond, func() { h.requestEnd(ErrStopped) })
+	time.AfterFunc(d, func() { h.requestEnd(ErrStopped) })
 }
 
 // watchEnd ends the session when the caller ends it (Client.End).

@@ -148,27 +148,16 @@ func (s *session) heartbeatDue() error {
 // sendHeartbeat writes a comment, or with HeartbeatEvent a named event without an id: a page sees it (an
 // EventSource hides comments) and its Last-Event-ID stays as it is.
 func (s *session) sendHeartbeat() error {
-	if s.cfg.HeartbeatEvent == "" {
-		return s.out.comment("")
-	}
-	return s.out.writeNow(sse.AppendEvent(s.out.scratch[:0], "", s.cfg.HeartbeatEvent, nil))
+	s.out.scratch = s.cfg.appendHeartbeat(s.out.scratch[:0])
+	return s.out.writeNow(s.out.scratch)
 }
 
 // endByCaller sends the caller's final event, if any, and ends the session.
 func (s *session) endByCaller() error {
-	if s.client.Final != nil {
-		event, data, retry := s.client.Final()
-		b := s.out.scratch[:0]
-		if retry > 0 {
-			b = sse.AppendRetry(b, retry)
-		}
-		if event != "" {
-			b = sse.AppendEvent(b, "", event, data)
-		}
-		if len(b) > 0 {
-			if err := s.out.writeNow(b); err != nil {
-				return err
-			}
+	if b := s.client.appendFinal(s.out.scratch[:0]); len(b) > 0 {
+		s.out.scratch = b
+		if err := s.out.writeNow(b); err != nil {
+			return err
 		}
 	}
 	return ErrEnded
@@ -178,10 +167,11 @@ func (s *session) endByCaller() error {
 // random part of CloseDelay, so reconnects to the new config are spread out.
 func (s *session) stopSeen() error {
 	s.stopping = nil
-	if (s.cfg.Exiting != nil && s.cfg.Exiting()) || s.cfg.CloseDelay <= 0 {
+	d := s.cfg.stopDelay()
+	if d == 0 {
 		return ErrStopped
 	}
-	s.closing = time.After(rand.N(s.cfg.CloseDelay) + time.Millisecond)
+	s.closing = time.After(d)
 	return nil
 }
 

@@ -108,7 +108,8 @@ func (s *heldServer) open(lastEventID string) *stream {
 	}
 	tr := &http.Transport{DisableKeepAlives: true}
 	s.t.Cleanup(tr.CloseIdleConnections)
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	// A bound on the whole exchange: a missing event or end fails the test instead of hanging it.
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

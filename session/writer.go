@@ -144,9 +144,3 @@ func (o *wire) send(p []byte) error {
 	o.lastWrite = now
 	return nil
 }
-
-// comment writes an SSE comment line at once: a heartbeat when text is empty.
-func (o *wire) comment(text string) error {
-	o.scratch = sse.AppendComment(o.scratch[:0], text)
-	return o.writeNow(o.scratch)
-}
